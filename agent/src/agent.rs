@@ -1,0 +1,53 @@
+//! Wiring, in start-up order: config (validated by the caller) → state dir → cached specs →
+//! supervisor → link to the controller. Shutdown leaves game servers running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::AgentConfig;
+use crate::link::Link;
+use crate::outbox::Outbox;
+use crate::state::StateDir;
+use crate::supervisor::{Supervisor, SupervisorConfig};
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The state dir is unusable.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+/// Runs the agent until `shutdown` is cancelled. Game servers keep running after it returns.
+pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let state = StateDir::open(&cfg.state_dir)?;
+    let outbox = Arc::new(Outbox::new(state.clone()));
+    let tasks = TaskTracker::new();
+    let supervisor = Supervisor::new(
+        outbox.clone(),
+        state.clone(),
+        SupervisorConfig {
+            stop_timeout: Duration::from_secs(cfg.stop_timeout_seconds),
+            lock_wait: Duration::from_secs(cfg.stop_timeout_seconds + 30),
+        },
+        tasks.clone(),
+    );
+    let cached = state.load_specs();
+    tracing::info!(servers = cached.len(), state_dir = %state.root().display(), "loaded cached specs");
+    for spec in cached {
+        supervisor.upsert(spec);
+    }
+    let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone());
+    tasks.spawn(link.run(shutdown.clone()).instrument(tracing::info_span!("link", controller = %cfg.controller_url)));
+    shutdown.cancelled().await;
+    tracing::info!(pending_events = outbox.len(), "agent shutting down; game servers keep running");
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.is_err() {
+        tracing::warn!("some agent tasks did not end within 5 s");
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Agent configuration, layered: defaults, TOML file, `LANGUARD_*` environment variables, CLI flags.
+//! Validated before the agent does anything.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the agent can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The controller's URL, `http://host:port` or `https://host:port`.
+    pub controller_url: String,
+    /// This node's token (from `NodeService.CreateNode`). Prefer `node_token_file`.
+    pub node_token: String,
+    /// A file holding the node token.
+    pub node_token_file: Option<PathBuf>,
+    /// Where the agent keeps its state: cached specs, sequence numbers, server logs.
+    pub state_dir: PathBuf,
+    /// How long a graceful stop waits after SIGTERM before SIGKILL, seconds.
+    pub stop_timeout_seconds: u64,
+    /// PEM file of the CA that signed the controller's certificate (for https URLs).
+    pub ca_cert: Option<PathBuf>,
+    /// Log output: "text" or "json".
+    pub log_format: String,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            controller_url: "http://127.0.0.1:50051".into(),
+            node_token: String::new(),
+            node_token_file: None,
+            state_dir: PathBuf::from("languard-agent-state"),
+            stop_timeout_seconds: 30,
+            ca_cert: None,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layers could not be read or merged.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is invalid.
+    #[error("configuration: {field}: {reason}")]
+    Invalid {
+        /// The key.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field, reason: reason.into() }
+}
+
+impl AgentConfig {
+    /// Loads the layers: defaults, `file`, `LANGUARD_*` variables that are agent keys, `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Self, ConfigError> {
+        let known: Vec<String> = match serde_json::to_value(AgentConfig::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut figment = Figment::from(Serialized::defaults(AgentConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid("config", format!("file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("LANGUARD_").filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))))
+            .merge(Serialized::defaults(overrides));
+        let mut config: AgentConfig = figment.extract().map_err(Box::new)?;
+        config.resolve_token()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `node_token_file` into `node_token` when the token is not given directly.
+    pub fn resolve_token(&mut self) -> Result<(), ConfigError> {
+        if self.node_token.is_empty() {
+            if let Some(path) = &self.node_token_file {
+                let t = std::fs::read_to_string(path)
+                    .map_err(|e| invalid("node_token_file", format!("{}: {e}", path.display())))?;
+                self.node_token = t.trim().to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.controller_url.starts_with("http://") || self.controller_url.starts_with("https://")) {
+            return Err(invalid("controller_url", "must start with http:// or https://"));
+        }
+        if self.controller_url.parse::<http_uri::Uri>().is_err() {
+            return Err(invalid("controller_url", "is not a valid URL"));
+        }
+        if self.node_token.is_empty() {
+            return Err(invalid("node_token", "is required (or node_token_file)"));
+        }
+        if self.node_token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("node_token", "must not contain whitespace"));
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(invalid("state_dir", "must not be empty"));
+        }
+        if self.stop_timeout_seconds == 0 || self.stop_timeout_seconds > 3600 {
+            return Err(invalid("stop_timeout_seconds", "must be between 1 and 3600"));
+        }
+        if let Some(ca) = &self.ca_cert {
+            if !ca.is_file() {
+                return Err(invalid("ca_cert", format!("{} is not a readable file", ca.display())));
+            }
+        }
+        if self.log_format != "text" && self.log_format != "json" {
+            return Err(invalid("log_format", "must be \"text\" or \"json\""));
+        }
+        Ok(())
+    }
+}
+
+/// URI parsing for validation.
+mod http_uri {
+    pub use tonic::codegen::http::Uri;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_required_and_url_checked() {
+        let c = AgentConfig::default();
+        assert!(c.validate().expect_err("no token").to_string().contains("node_token"));
+        let c = AgentConfig { node_token: "lgn_x".into(), controller_url: "ftp://x".into(), ..AgentConfig::default() };
+        assert!(c.validate().expect_err("url").to_string().contains("controller_url"));
+        let c = AgentConfig { node_token: "lgn_x".into(), ..AgentConfig::default() };
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn token_file_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("tok");
+        std::fs::write(&p, "lgn_abc\n").expect("write");
+        let mut c = AgentConfig { node_token_file: Some(p), ..AgentConfig::default() };
+        c.resolve_token().expect("read");
+        assert_eq!(c.node_token, "lgn_abc");
+    }
+}

@@ -1,0 +1,7 @@
+//! sea-orm entities, one per table (see `migrations/` for the schema).
+
+pub mod nodes;
+pub mod refresh_tokens;
+pub mod server_events;
+pub mod servers;
+pub mod users;
