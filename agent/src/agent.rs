@@ -42,11 +42,20 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         supervisor.upsert(spec);
     }
     let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone());
-    tasks.spawn(link.run(shutdown.clone()).instrument(tracing::info_span!("link", controller = %cfg.controller_url)));
+    tasks.spawn(
+        link.run(shutdown.clone())
+            .instrument(tracing::info_span!("link", controller = %cfg.controller_url)),
+    );
     shutdown.cancelled().await;
-    tracing::info!(pending_events = outbox.len(), "agent shutting down; game servers keep running");
+    tracing::info!(
+        pending_events = outbox.len(),
+        "agent shutting down; game servers keep running"
+    );
     tasks.close();
-    if tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some agent tasks did not end within 5 s");
     }
     Ok(())

@@ -58,7 +58,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field, reason: reason.into() }
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl AgentConfig {
@@ -71,12 +74,18 @@ impl AgentConfig {
         let mut figment = Figment::from(Serialized::defaults(AgentConfig::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(invalid("config", format!("file {} does not exist", file.display())));
+                return Err(invalid(
+                    "config",
+                    format!("file {} does not exist", file.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(Env::prefixed("LANGUARD_").filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))))
+            .merge(
+                Env::prefixed("LANGUARD_")
+                    .filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))),
+            )
             .merge(Serialized::defaults(overrides));
         let mut config: AgentConfig = figment.extract().map_err(Box::new)?;
         config.resolve_token()?;
@@ -98,8 +107,13 @@ impl AgentConfig {
 
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.controller_url.starts_with("http://") || self.controller_url.starts_with("https://")) {
-            return Err(invalid("controller_url", "must start with http:// or https://"));
+        if !(self.controller_url.starts_with("http://")
+            || self.controller_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "controller_url",
+                "must start with http:// or https://",
+            ));
         }
         if self.controller_url.parse::<http_uri::Uri>().is_err() {
             return Err(invalid("controller_url", "is not a valid URL"));
@@ -107,18 +121,28 @@ impl AgentConfig {
         if self.node_token.is_empty() {
             return Err(invalid("node_token", "is required (or node_token_file)"));
         }
-        if self.node_token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if self
+            .node_token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(invalid("node_token", "must not contain whitespace"));
         }
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
         }
         if self.stop_timeout_seconds == 0 || self.stop_timeout_seconds > 3600 {
-            return Err(invalid("stop_timeout_seconds", "must be between 1 and 3600"));
+            return Err(invalid(
+                "stop_timeout_seconds",
+                "must be between 1 and 3600",
+            ));
         }
         if let Some(ca) = &self.ca_cert {
             if !ca.is_file() {
-                return Err(invalid("ca_cert", format!("{} is not a readable file", ca.display())));
+                return Err(invalid(
+                    "ca_cert",
+                    format!("{} is not a readable file", ca.display()),
+                ));
             }
         }
         if self.log_format != "text" && self.log_format != "json" {
@@ -140,10 +164,27 @@ mod tests {
     #[test]
     fn token_is_required_and_url_checked() {
         let c = AgentConfig::default();
-        assert!(c.validate().expect_err("no token").to_string().contains("node_token"));
-        let c = AgentConfig { node_token: "lgn_x".into(), controller_url: "ftp://x".into(), ..AgentConfig::default() };
-        assert!(c.validate().expect_err("url").to_string().contains("controller_url"));
-        let c = AgentConfig { node_token: "lgn_x".into(), ..AgentConfig::default() };
+        assert!(
+            c.validate()
+                .expect_err("no token")
+                .to_string()
+                .contains("node_token")
+        );
+        let c = AgentConfig {
+            node_token: "lgn_x".into(),
+            controller_url: "ftp://x".into(),
+            ..AgentConfig::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("url")
+                .to_string()
+                .contains("controller_url")
+        );
+        let c = AgentConfig {
+            node_token: "lgn_x".into(),
+            ..AgentConfig::default()
+        };
         assert!(c.validate().is_ok());
     }
 
@@ -152,7 +193,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("tok");
         std::fs::write(&p, "lgn_abc\n").expect("write");
-        let mut c = AgentConfig { node_token_file: Some(p), ..AgentConfig::default() };
+        let mut c = AgentConfig {
+            node_token_file: Some(p),
+            ..AgentConfig::default()
+        };
         c.resolve_token().expect("read");
         assert_eq!(c.node_token, "lgn_abc");
     }

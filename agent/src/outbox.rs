@@ -34,7 +34,11 @@ impl Outbox {
     pub fn new(state: StateDir) -> Self {
         let reserved = state.reserved_seq();
         Self {
-            inner: Mutex::new(Inner { next_seq: reserved + 1, reserved_until: reserved, pending: VecDeque::new() }),
+            inner: Mutex::new(Inner {
+                next_seq: reserved + 1,
+                reserved_until: reserved,
+                pending: VecDeque::new(),
+            }),
             notify: Notify::new(),
             state,
         }
@@ -86,7 +90,11 @@ impl Outbox {
     pub fn on_accepted(&self, acked: u64) {
         let mut g = self.lock();
         if g.next_seq <= acked {
-            tracing::warn!(acked, next = g.next_seq, "controller is ahead of local sequence numbers; renumbering");
+            tracing::warn!(
+                acked,
+                next = g.next_seq,
+                "controller is ahead of local sequence numbers; renumbering"
+            );
             let mut seq = acked + 1;
             for e in g.pending.iter_mut() {
                 e.seq = seq;
@@ -106,7 +114,13 @@ impl Outbox {
 
     /// Up to `max` pending events with a sequence number above `after`, in order.
     pub fn after(&self, after: u64, max: usize) -> Vec<pb::AgentEvent> {
-        self.lock().pending.iter().filter(|e| e.seq > after).take(max).cloned().collect()
+        self.lock()
+            .pending
+            .iter()
+            .filter(|e| e.seq > after)
+            .take(max)
+            .cloned()
+            .collect()
     }
 
     /// Number of unacknowledged events.
@@ -127,7 +141,10 @@ impl Outbox {
 
 fn timestamp_now() -> prost_types::Timestamp {
     let t = Utc::now();
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 #[cfg(test)]
@@ -147,7 +164,10 @@ mod tests {
         o.ack(1);
         assert_eq!(o.after(0, 10).len(), 1);
         let o2 = Outbox::new(StateDir::open(dir.path()).expect("state"));
-        assert!(o2.push(1, body()) > 2, "a restarted agent never reuses a sequence number");
+        assert!(
+            o2.push(1, body()) > 2,
+            "a restarted agent never reuses a sequence number"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub struct StateError {
 }
 
 fn err(path: &Path, reason: impl ToString) -> StateError {
-    StateError { path: path.display().to_string(), reason: reason.to_string() }
+    StateError {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Handle of the state dir.
@@ -34,9 +37,12 @@ impl StateDir {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).map_err(|e| err(root, e))?;
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| err(root, e))?;
         }
-        Ok(Self { root: root.to_owned() })
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     /// The root directory.
@@ -78,13 +84,19 @@ impl StateDir {
 
     /// Caches `specs`.
     pub fn save_specs(&self, specs: &[pb::ServerSpec]) -> Result<(), StateError> {
-        let msg = pb::SessionAccepted { servers: specs.to_vec(), ..Default::default() };
+        let msg = pb::SessionAccepted {
+            servers: specs.to_vec(),
+            ..Default::default()
+        };
         self.write_atomic("specs.pb", &msg.encode_to_vec())
     }
 
     /// The highest sequence number reserved by a previous run (0 if none).
     pub fn reserved_seq(&self) -> u64 {
-        std::fs::read_to_string(self.root.join("seq")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        std::fs::read_to_string(self.root.join("seq"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Reserves sequence numbers up to `until`, durably, before any of them is used.
@@ -106,7 +118,12 @@ mod tests {
     fn specs_and_seq_survive_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = StateDir::open(dir.path()).expect("open");
-        s.save_specs(&[pb::ServerSpec { server_id: 4, name: "a".into(), ..Default::default() }]).expect("save");
+        s.save_specs(&[pb::ServerSpec {
+            server_id: 4,
+            name: "a".into(),
+            ..Default::default()
+        }])
+        .expect("save");
         s.reserve_seq(10_000).expect("reserve");
         let s = StateDir::open(dir.path()).expect("reopen");
         assert_eq!(s.load_specs()[0].server_id, 4);

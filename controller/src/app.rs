@@ -46,13 +46,21 @@ pub struct App {
 
 impl App {
     /// Runs the start-up sequence and begins serving.
-    pub async fn start(config: Config, opts: &RunOptions, shutdown: CancellationToken) -> anyhow::Result<App> {
+    pub async fn start(
+        config: Config,
+        opts: &RunOptions,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<App> {
         crate::bootstrap::ensure_dir(&config.data_dir).context("data dir")?;
         let url = config.effective_database_url();
-        let db = crate::db::connect(&url).await.with_context(|| format!("database {}", redact(&url)))?;
+        let db = crate::db::connect(&url)
+            .await
+            .with_context(|| format!("database {}", redact(&url)))?;
         tracing::info!(database = %redact(&url), "database ready, migrations applied");
-        let secret = crate::bootstrap::jwt_secret(&config.jwt_secret, &config.data_dir).context("JWT secret")?;
-        let keys = JwtKeys::new(&secret, config.access_token_ttl_seconds).map_err(|e| anyhow::anyhow!("JWT keys: {e}"))?;
+        let secret = crate::bootstrap::jwt_secret(&config.jwt_secret, &config.data_dir)
+            .context("JWT secret")?;
+        let keys = JwtKeys::new(&secret, config.access_token_ttl_seconds)
+            .map_err(|e| anyhow::anyhow!("JWT keys: {e}"))?;
         let hub = Hub::new(config.hub_capacity);
         let agents = AgentRegistry::new(Duration::from_secs(config.command_timeout_seconds));
         let ctx = Ctx {
@@ -66,17 +74,26 @@ impl App {
         };
         // No agent has a session yet: every node starts offline.
         recover_nodes(&db).await.context("node recovery")?;
-        crate::bootstrap::initial_admin(&db, &config.data_dir, std::env::var("LANGUARD_ADMIN_PASSWORD").ok())
-            .await
-            .context("initial admin")?;
+        crate::bootstrap::initial_admin(
+            &db,
+            &config.data_dir,
+            std::env::var("LANGUARD_ADMIN_PASSWORD").ok(),
+        )
+        .await
+        .context("initial admin")?;
 
         let tasks = TaskTracker::new();
         let writer_stop = CancellationToken::new();
-        let (writer, writer_task) = crate::db::writer::spawn(db.clone(), hub.clone(), writer_stop.clone());
+        let (writer, writer_task) =
+            crate::db::writer::spawn(db.clone(), hub.clone(), writer_stop.clone());
         let writer_join = tokio::spawn(writer_task.instrument(tracing::info_span!("writer")));
         tasks.spawn(
-            crate::agents::liveness::run(agents.clone(), Duration::from_secs(config.node_offline_after_seconds), shutdown.clone())
-                .instrument(tracing::info_span!("liveness")),
+            crate::agents::liveness::run(
+                agents.clone(),
+                Duration::from_secs(config.node_offline_after_seconds),
+                shutdown.clone(),
+            )
+            .instrument(tracing::info_span!("liveness")),
         );
         let agent_api = AgentApi::new(ctx.clone(), writer, tasks.clone());
         let router = crate::http::router(ctx.clone(), agent_api).await?;
@@ -84,7 +101,9 @@ impl App {
             (Some(c), Some(k)) => Some(crate::http::serve::tls_acceptor(c, k)?),
             _ => None,
         };
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("bind {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
         let serve_shutdown = shutdown.clone();
@@ -101,15 +120,32 @@ impl App {
             }
             .instrument(tracing::info_span!("serve", addr = %local_addr)),
         );
-        let scheme = if config.tls_enabled() { "https" } else { "http" };
+        let scheme = if config.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(addr = %local_addr, %scheme, "listening");
         // A machine-readable line for scripts and tests.
         println!("languard-controller listening on {local_addr}");
 
         if opts.with_local_agent || opts.demo {
-            crate::local_agent::start(&ctx, &config, local_addr, opts.demo, &tasks, shutdown.clone()).await?;
+            crate::local_agent::start(
+                &ctx,
+                &config,
+                local_addr,
+                opts.demo,
+                &tasks,
+                shutdown.clone(),
+            )
+            .await?;
         }
-        Ok(App { local_addr, ctx, tasks, grace })
+        Ok(App {
+            local_addr,
+            ctx,
+            tasks,
+            grace,
+        })
     }
 
     /// Waits for the shutdown token, then for every task, bounded by the grace period (twice: the
@@ -117,7 +153,10 @@ impl App {
     pub async fn wait(self) {
         self.ctx.shutdown.cancelled().await;
         self.tasks.close();
-        if tokio::time::timeout(self.grace * 2 + Duration::from_secs(1), self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(self.grace * 2 + Duration::from_secs(1), self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown grace period over with tasks still running");
         }
         if let Err(e) = self.ctx.db.clone().close().await {
@@ -128,7 +167,10 @@ impl App {
 }
 
 async fn recover_nodes(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    nodes::Entity::update_many().col_expr(nodes::Column::Online, Expr::value(false)).exec(db).await?;
+    nodes::Entity::update_many()
+        .col_expr(nodes::Column::Online, Expr::value(false))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -150,7 +192,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redact_hides_the_password() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -29,7 +29,10 @@ pub enum BootstrapError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BootstrapError + '_ {
-    move |source| BootstrapError::Io { path: path.display().to_string(), source }
+    move |source| BootstrapError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Creates `dir` (mode 0700 on Unix) if missing.
@@ -38,7 +41,8 @@ pub fn ensure_dir(dir: &Path) -> Result<(), BootstrapError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
     }
     Ok(())
 }
@@ -65,9 +69,16 @@ pub fn jwt_secret(configured: &str, data_dir: &Path) -> Result<Vec<u8>, Bootstra
     let path = data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
-        Ok(_) => tracing::warn!(path = %path.display(), "JWT secret file too short; generating a new one"),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "JWT secret file too short; generating a new one")
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(BootstrapError::Io { path: path.display().to_string(), source: e }),
+        Err(e) => {
+            return Err(BootstrapError::Io {
+                path: path.display().to_string(),
+                source: e,
+            });
+        }
     }
     let secret = refresh::random_token("");
     write_secret(&path, &secret)?;
@@ -82,7 +93,11 @@ pub fn initial_password_path(data_dir: &Path) -> std::path::PathBuf {
 
 /// With no users at all, creates `admin` with `LANGUARD_ADMIN_PASSWORD` or a random password that is
 /// printed once and written to `<data_dir>/initial-admin-password` (0600). Never a fixed default.
-pub async fn initial_admin(db: &DatabaseConnection, data_dir: &Path, from_env: Option<String>) -> Result<(), BootstrapError> {
+pub async fn initial_admin(
+    db: &DatabaseConnection,
+    data_dir: &Path,
+    from_env: Option<String>,
+) -> Result<(), BootstrapError> {
     if users::Entity::find().count(db).await? > 0 {
         return Ok(());
     }
@@ -90,7 +105,9 @@ pub async fn initial_admin(db: &DatabaseConnection, data_dir: &Path, from_env: O
         Some(p) => (p, false),
         None => (refresh::random_token("")[..24].to_owned(), true),
     };
-    let hash = password::hash_async(pw.clone()).await.map_err(BootstrapError::Hash)?;
+    let hash = password::hash_async(pw.clone())
+        .await
+        .map_err(BootstrapError::Hash)?;
     let now = Utc::now();
     users::ActiveModel {
         username: Set("admin".into()),
@@ -105,7 +122,10 @@ pub async fn initial_admin(db: &DatabaseConnection, data_dir: &Path, from_env: O
     if generated {
         let path = initial_password_path(data_dir);
         write_secret(&path, &format!("{pw}\n"))?;
-        eprintln!("initial admin account: username \"admin\", password \"{pw}\" (also in {})", path.display());
+        eprintln!(
+            "initial admin account: username \"admin\", password \"{pw}\" (also in {})",
+            path.display()
+        );
     } else {
         tracing::info!("initial admin account created from LANGUARD_ADMIN_PASSWORD");
     }

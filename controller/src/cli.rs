@@ -53,7 +53,10 @@ struct Cli {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    let name = std::path::Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if name.starts_with("arma3server") {
         let code = fake_arma3server::run(std::env::args_os().skip(1).collect());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
@@ -67,7 +70,10 @@ pub fn main() -> ExitCode {
         }
     };
     languard_agent::cli::init_tracing(&config.log_format);
-    let opts = RunOptions { with_local_agent: cli.with_local_agent, demo: cli.demo };
+    let opts = RunOptions {
+        with_local_agent: cli.with_local_agent,
+        demo: cli.demo,
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -89,7 +89,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field, reason: reason.into() }
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl Config {
@@ -103,12 +106,18 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(invalid("config", format!("file {} does not exist", file.display())));
+                return Err(invalid(
+                    "config",
+                    format!("file {} does not exist", file.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(Env::prefixed("LANGUARD_").filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))))
+            .merge(
+                Env::prefixed("LANGUARD_")
+                    .filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))),
+            )
             .merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
@@ -125,41 +134,66 @@ impl Config {
                 || self.database_url.starts_with("postgres://")
                 || self.database_url.starts_with("postgresql://"))
         {
-            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return Err(invalid("jwt_secret", "must be at least 32 characters"));
         }
         if self.access_token_ttl_seconds < 30 || self.access_token_ttl_seconds > 24 * 3600 {
-            return Err(invalid("access_token_ttl_seconds", "must be between 30 and 86400"));
+            return Err(invalid(
+                "access_token_ttl_seconds",
+                "must be between 30 and 86400",
+            ));
         }
         if self.refresh_token_ttl_seconds < self.access_token_ttl_seconds {
-            return Err(invalid("refresh_token_ttl_seconds", "must not be shorter than access_token_ttl_seconds"));
+            return Err(invalid(
+                "refresh_token_ttl_seconds",
+                "must not be shorter than access_token_ttl_seconds",
+            ));
         }
         if self.login_attempts_per_minute == 0 {
             return Err(invalid("login_attempts_per_minute", "must be at least 1"));
         }
         for origin in &self.cors_origins {
-            if http::HeaderValue::from_str(origin).is_err() || !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(invalid("cors_origins", format!("{origin:?} is not an http(s) origin")));
+            if http::HeaderValue::from_str(origin).is_err()
+                || !(origin.starts_with("http://") || origin.starts_with("https://"))
+            {
+                return Err(invalid(
+                    "cors_origins",
+                    format!("{origin:?} is not an http(s) origin"),
+                ));
             }
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
                 for (field, path) in [("tls_cert", cert), ("tls_key", key)] {
                     if !path.is_file() {
-                        return Err(invalid(field, format!("{} is not a readable file", path.display())));
+                        return Err(invalid(
+                            field,
+                            format!("{} is not a readable file", path.display()),
+                        ));
                     }
                 }
             }
             (None, None) => {}
-            _ => return Err(invalid("tls_cert", "tls_cert and tls_key must be set together")),
+            _ => {
+                return Err(invalid(
+                    "tls_cert",
+                    "tls_cert and tls_key must be set together",
+                ));
+            }
         }
         if self.heartbeat_interval_seconds == 0 {
             return Err(invalid("heartbeat_interval_seconds", "must be at least 1"));
         }
         if self.node_offline_after_seconds <= u64::from(self.heartbeat_interval_seconds) {
-            return Err(invalid("node_offline_after_seconds", "must be longer than heartbeat_interval_seconds"));
+            return Err(invalid(
+                "node_offline_after_seconds",
+                "must be longer than heartbeat_interval_seconds",
+            ));
         }
         if self.command_timeout_seconds == 0 {
             return Err(invalid("command_timeout_seconds", "must be at least 1"));
@@ -179,7 +213,10 @@ impl Config {
     /// The database URL to connect to: the configured one or SQLite in the data dir.
     pub fn effective_database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("languard.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("languard.db").display()
+            )
         } else {
             self.database_url.clone()
         }
@@ -228,12 +265,31 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_field() {
-        let c = Config { heartbeat_interval_seconds: 40, ..Config::default() };
+        let c = Config {
+            heartbeat_interval_seconds: 40,
+            ..Config::default()
+        };
         let err = c.validate().expect_err("offline <= heartbeat");
         assert!(err.to_string().contains("node_offline_after_seconds"));
-        let c = Config { tls_cert: Some("/nonexistent".into()), ..Config::default() };
-        assert!(c.validate().expect_err("half tls").to_string().contains("tls_cert"));
-        let c = Config { database_url: "mysql://x".into(), ..Config::default() };
-        assert!(c.validate().expect_err("mysql").to_string().contains("database_url"));
+        let c = Config {
+            tls_cert: Some("/nonexistent".into()),
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("half tls")
+                .to_string()
+                .contains("tls_cert")
+        );
+        let c = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("mysql")
+                .to_string()
+                .contains("database_url")
+        );
     }
 }

@@ -81,13 +81,21 @@ impl Hub {
     /// A hub whose subscribers may fall at most `capacity` messages behind.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(16));
-        Self { tx, dropped: Arc::new(AtomicU64::new(0)) }
+        Self {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Publishes a message to every current subscriber. Never blocks.
     pub fn publish(&self, server_id: i64, node_id: i64, ts: DateTime<Utc>, payload: HubPayload) {
-        let json = serde_json::to_string(&Envelope { payload: &payload, server_id, node_id, ts: ts.to_rfc3339() })
-            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"data\":{{\"message\":\"{e}\"}}}}"));
+        let json = serde_json::to_string(&Envelope {
+            payload: &payload,
+            server_id,
+            node_id,
+            ts: ts.to_rfc3339(),
+        })
+        .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"data\":{{\"message\":\"{e}\"}}}}"));
         let body = match payload {
             HubPayload::Status(s) => pb::live_event::Payload::Status(pb::StatusUpdate {
                 status: crate::api::convert::status_from_str(&s.status) as i32,
@@ -113,7 +121,12 @@ impl Hub {
             payload: Some(body),
         };
         // An error only means there is no subscriber right now.
-        let _ = self.tx.send(Arc::new(HubMessage { server_id, node_id, json, proto }));
+        let _ = self.tx.send(Arc::new(HubMessage {
+            server_id,
+            node_id,
+            json,
+            proto,
+        }));
     }
 
     /// A new subscriber, starting at the next published message.
@@ -144,7 +157,12 @@ mod tests {
             7,
             2,
             Utc::now(),
-            HubPayload::Status(StatusData { status: "running".into(), previous: "starting".into(), pid: 42, reason: "r".into() }),
+            HubPayload::Status(StatusData {
+                status: "running".into(),
+                previous: "starting".into(),
+                pid: 42,
+                reason: "r".into(),
+            }),
         );
         let msg = rx.try_recv().expect("message");
         let v: serde_json::Value = serde_json::from_str(&msg.json).expect("json");
@@ -152,7 +170,9 @@ mod tests {
         assert_eq!(v["server_id"], 7);
         assert_eq!(v["data"]["pid"], 42);
         assert!(v["ts"].is_string());
-        assert!(matches!(msg.proto.payload, Some(pb::live_event::Payload::Status(ref s)) if s.pid == 42));
+        assert!(
+            matches!(msg.proto.payload, Some(pb::live_event::Payload::Status(ref s)) if s.pid == 42)
+        );
     }
 
     #[test]
@@ -164,7 +184,12 @@ mod tests {
                 1,
                 1,
                 Utc::now(),
-                HubPayload::Status(StatusData { status: "running".into(), previous: "stopped".into(), pid: i, reason: String::new() }),
+                HubPayload::Status(StatusData {
+                    status: "running".into(),
+                    previous: "stopped".into(),
+                    pid: i,
+                    reason: String::new(),
+                }),
             );
         }
         match rx.try_recv() {

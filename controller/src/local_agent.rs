@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use languard_proto::v1 as pb;
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, ActiveModelTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -44,15 +44,25 @@ pub async fn start(
     if demo {
         ensure_demo_server(ctx, node.id, &config.data_dir).await?;
     }
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-    let scheme = if config.tls_enabled() { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let scheme = if config.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let agent_cfg = languard_agent::AgentConfig {
         controller_url: format!("{scheme}://{host}:{}", addr.port()),
         node_token: token,
         state_dir: dir.join("state"),
         ..languard_agent::AgentConfig::default()
     };
-    agent_cfg.validate().map_err(|e| anyhow::anyhow!("local agent: {e}"))?;
+    agent_cfg
+        .validate()
+        .map_err(|e| anyhow::anyhow!("local agent: {e}"))?;
     tasks.spawn(
         async move {
             if let Err(e) = languard_agent::run(agent_cfg, shutdown).await {
@@ -64,14 +74,21 @@ pub async fn start(
     if demo {
         let ctx = ctx.clone();
         let node_id = node.id;
-        tasks.spawn(async move { start_demo(ctx, node_id).await }.instrument(tracing::info_span!("demo")));
+        tasks.spawn(
+            async move { start_demo(ctx, node_id).await }.instrument(tracing::info_span!("demo")),
+        );
     }
     Ok(())
 }
 
 async fn local_token(ctx: &Ctx, token_path: &Path) -> anyhow::Result<String> {
-    let existing = nodes::Entity::find().filter(nodes::Column::Name.eq(LOCAL_NODE)).one(&ctx.db).await?;
-    let saved = std::fs::read_to_string(token_path).ok().map(|s| s.trim().to_owned());
+    let existing = nodes::Entity::find()
+        .filter(nodes::Column::Name.eq(LOCAL_NODE))
+        .one(&ctx.db)
+        .await?;
+    let saved = std::fs::read_to_string(token_path)
+        .ok()
+        .map(|s| s.trim().to_owned());
     match (existing, saved) {
         (Some(node), Some(tok)) if node.token_hash == refresh::hash_token(&tok) => Ok(tok),
         (Some(node), _) => {
@@ -83,7 +100,9 @@ async fn local_token(ctx: &Ctx, token_path: &Path) -> anyhow::Result<String> {
             Ok(tok)
         }
         (None, _) => {
-            let (_, tok) = crate::api::nodes::create_node(&ctx.db, LOCAL_NODE).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, tok) = crate::api::nodes::create_node(&ctx.db, LOCAL_NODE)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             crate::bootstrap::write_secret(token_path, &tok)?;
             tracing::info!("registered node {LOCAL_NODE:?} for the local agent");
             Ok(tok)
@@ -98,7 +117,8 @@ fn demo_executable(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let link = dir.join(FAKE_EXE_NAME);
     let me = std::env::current_exe().context("locating the controller binary")?;
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&me, &link).with_context(|| format!("linking {}", link.display()))?;
+    std::os::unix::fs::symlink(&me, &link)
+        .with_context(|| format!("linking {}", link.display()))?;
     Ok(link)
 }
 
@@ -162,7 +182,9 @@ async fn start_demo(ctx: Ctx, node_id: i64) {
     if server.status == "running" {
         return;
     }
-    let action = pb::agent_command::Action::Start(pb::ServerRef { server_id: server.id });
+    let action = pb::agent_command::Action::Start(pb::ServerRef {
+        server_id: server.id,
+    });
     match ctx.agents.send(node_id, "demo", action).await {
         Ok(r) if r.ok => tracing::info!(server_id = server.id, "demo server started"),
         Ok(r) => tracing::warn!(error = %r.error, "demo server did not start"),

@@ -24,8 +24,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("idx_server_events_server", vec![ServerEvents::ServerId, ServerEvents::Id]),
-            ("idx_server_events_node", vec![ServerEvents::NodeId, ServerEvents::Id]),
+            (
+                "idx_server_events_server",
+                vec![ServerEvents::ServerId, ServerEvents::Id],
+            ),
+            (
+                "idx_server_events_node",
+                vec![ServerEvents::NodeId, ServerEvents::Id],
+            ),
             ("idx_server_events_created", vec![ServerEvents::CreatedAt]),
         ] {
             let mut index = Index::create();
@@ -39,7 +45,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(ServerEvents::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(ServerEvents::Table).to_owned())
+            .await
     }
 }
 

@@ -31,12 +31,20 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(Index::create().name("idx_logs_ts").table(Logs::Table).col(Logs::Ts).to_owned())
+            .create_index(
+                Index::create()
+                    .name("idx_logs_ts")
+                    .table(Logs::Table)
+                    .col(Logs::Ts)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Logs::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Logs::Table).to_owned())
+            .await
     }
 }
 

@@ -10,6 +10,7 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every Languard proto file, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/languard_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/languard_descriptor.bin"));
 
 pub use prost_types;

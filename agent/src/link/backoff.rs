@@ -15,7 +15,11 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff from `min` doubling up to `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, current: min }
+        Self {
+            min,
+            max,
+            current: min,
+        }
     }
 
     /// The next delay.
@@ -46,7 +50,10 @@ mod tests {
             assert!(d <= Duration::from_secs(30));
         }
         let d = b.next_delay();
-        assert!(d >= Duration::from_secs(15), "at the cap the delay is in [15 s, 30 s], got {d:?}");
+        assert!(
+            d >= Duration::from_secs(15),
+            "at the cap the delay is in [15 s, 30 s], got {d:?}"
+        );
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(500));
     }

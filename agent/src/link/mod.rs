@@ -73,12 +73,18 @@ pub struct Link {
 impl Link {
     /// A link for `cfg`.
     pub fn new(cfg: AgentConfig, supervisor: Supervisor, outbox: Arc<Outbox>) -> Self {
-        Self { cfg, supervisor, outbox, recent: Arc::default() }
+        Self {
+            cfg,
+            supervisor,
+            outbox,
+            recent: Arc::default(),
+        }
     }
 
     /// Runs sessions until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut backoff =
+            backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         loop {
             let accepted = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let result = tokio::select! {
@@ -115,7 +121,9 @@ impl Link {
         if self.cfg.controller_url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &self.cfg.ca_cert {
-                let pem = tokio::fs::read(ca).await.map_err(|e| LinkError::Protocol(format!("ca_cert: {e}")))?;
+                let pem = tokio::fs::read(ca)
+                    .await
+                    .map_err(|e| LinkError::Protocol(format!("ca_cert: {e}")))?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
             ep = ep.tls_config(tls)?;
@@ -123,19 +131,26 @@ impl Link {
         Ok(ep)
     }
 
-    async fn session(&self, accepted_flag: Arc<std::sync::atomic::AtomicBool>, shutdown: &CancellationToken) -> Result<(), LinkError> {
+    async fn session(
+        &self,
+        accepted_flag: Arc<std::sync::atomic::AtomicBool>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), LinkError> {
         let channel = self.endpoint().await?.connect().await?;
         let mut client = AgentServiceClient::new(channel);
         let (tx, rx) = mpsc::channel::<pb::AgentMessage>(256);
         let hello = pb::AgentHello {
             agent_version: env!("CARGO_PKG_VERSION").into(),
             hostname: sysinfo::System::host_name().unwrap_or_default(),
-            os: sysinfo::System::long_os_version().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+            os: sysinfo::System::long_os_version()
+                .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
             servers: self.supervisor.states(),
         };
-        tx.send(pb::AgentMessage { body: Some(pb::agent_message::Body::Hello(hello)) })
-            .await
-            .map_err(|_| LinkError::Protocol("outbound closed".into()))?;
+        tx.send(pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Hello(hello)),
+        })
+        .await
+        .map_err(|_| LinkError::Protocol("outbound closed".into()))?;
         let mut req = tonic::Request::new(ReceiverStream::new(rx));
         let bearer = format!("Bearer {}", self.cfg.node_token)
             .parse()
@@ -143,7 +158,9 @@ impl Link {
         req.metadata_mut().insert("authorization", bearer);
         let mut inbound = client.session(req).await?.into_inner();
         let accepted = match inbound.message().await? {
-            Some(pb::ControllerMessage { body: Some(pb::controller_message::Body::Accepted(a)) }) => a,
+            Some(pb::ControllerMessage {
+                body: Some(pb::controller_message::Body::Accepted(a)),
+            }) => a,
             _ => return Err(LinkError::Protocol("expected SessionAccepted first".into())),
         };
         accepted_flag.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -151,7 +168,9 @@ impl Link {
         self.supervisor.apply_specs(accepted.servers);
         self.outbox.on_accepted(accepted.acked_seq);
         let mut last_sent = accepted.acked_seq;
-        let mut heartbeat = tokio::time::interval(Duration::from_secs(u64::from(accepted.heartbeat_interval_seconds.max(1))));
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(u64::from(
+            accepted.heartbeat_interval_seconds.max(1),
+        )));
         let session_end = shutdown.child_token();
         let _guard = session_end.clone().drop_guard();
         loop {
@@ -159,7 +178,11 @@ impl Link {
             let batch = self.outbox.after(last_sent, BATCH);
             if let Some(last) = batch.last() {
                 last_sent = last.seq;
-                let msg = pb::AgentMessage { body: Some(pb::agent_message::Body::Events(pb::EventBatch { events: batch })) };
+                let msg = pb::AgentMessage {
+                    body: Some(pb::agent_message::Body::Events(pb::EventBatch {
+                        events: batch,
+                    })),
+                };
                 if tx.send(msg).await.is_err() {
                     return Ok(());
                 }
@@ -187,14 +210,22 @@ impl Link {
         }
     }
 
-    fn spawn_command(&self, cmd: pb::AgentCommand, tx: mpsc::Sender<pb::AgentMessage>, session_end: CancellationToken) {
+    fn spawn_command(
+        &self,
+        cmd: pb::AgentCommand,
+        tx: mpsc::Sender<pb::AgentMessage>,
+        session_end: CancellationToken,
+    ) {
         let supervisor = self.supervisor.clone();
         let recent = self.recent.clone();
         let span = tracing::info_span!("command", request_id = %cmd.request_id, actor = %cmd.actor);
         // Commands run concurrently so a kill gets through while a stop is in progress.
         tokio::spawn(
             async move {
-                let cached = recent.lock().unwrap_or_else(|p| p.into_inner()).get(&cmd.request_id);
+                let cached = recent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&cmd.request_id);
                 let result = match cached {
                     Some(r) => {
                         tracing::info!("repeated request id; answering with the earlier result");
@@ -202,11 +233,16 @@ impl Link {
                     }
                     None => {
                         let r = execute(&supervisor, &cmd).await;
-                        recent.lock().unwrap_or_else(|p| p.into_inner()).put(r.clone());
+                        recent
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .put(r.clone());
                         r
                     }
                 };
-                let msg = pb::AgentMessage { body: Some(pb::agent_message::Body::CommandResult(result)) };
+                let msg = pb::AgentMessage {
+                    body: Some(pb::agent_message::Body::CommandResult(result)),
+                };
                 tokio::select! {
                     _ = session_end.cancelled() => {}
                     _ = tx.send(msg) => {}
@@ -230,7 +266,10 @@ async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult 
             (spec.server_id, Ok(None))
         }
         Some(Action::Remove(s)) => (s.server_id, sup.remove(s.server_id).map(|()| None)),
-        None => (0, Err(CmdError::InvalidArgument("command without action".into()))),
+        None => (
+            0,
+            Err(CmdError::InvalidArgument("command without action".into())),
+        ),
     };
     match r {
         Ok(state) => pb::CommandResult {
@@ -252,5 +291,8 @@ async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult 
 
 fn now() -> prost_types::Timestamp {
     let t = chrono::Utc::now();
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }

@@ -25,7 +25,11 @@ pub struct AdapterError(pub String);
 
 /// The profiles dir of a spec: as configured, else `server/` next to the executable.
 pub fn profiles_dir(spec: &pb::ServerSpec) -> PathBuf {
-    let configured = spec.arma3.as_ref().map(|a| a.profiles_dir.as_str()).unwrap_or("");
+    let configured = spec
+        .arma3
+        .as_ref()
+        .map(|a| a.profiles_dir.as_str())
+        .unwrap_or("");
     if configured.is_empty() {
         exe_dir(spec).join("server")
     } else {
@@ -34,21 +38,33 @@ pub fn profiles_dir(spec: &pb::ServerSpec) -> PathBuf {
 }
 
 fn exe_dir(spec: &pb::ServerSpec) -> PathBuf {
-    Path::new(&spec.executable_path).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))
+    Path::new(&spec.executable_path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Builds the launch of an `arma3` spec.
 pub fn arma3(spec: &pb::ServerSpec) -> Result<Launch, AdapterError> {
     if spec.game_type != "arma3" {
-        return Err(AdapterError(format!("unknown game type {:?}", spec.game_type)));
+        return Err(AdapterError(format!(
+            "unknown game type {:?}",
+            spec.game_type
+        )));
     }
     let program = PathBuf::from(&spec.executable_path);
     if !program.is_absolute() {
-        return Err(AdapterError(format!("executable_path {:?} is not absolute", spec.executable_path)));
+        return Err(AdapterError(format!(
+            "executable_path {:?} is not absolute",
+            spec.executable_path
+        )));
     }
     let a = spec.arma3.clone().unwrap_or_default();
     let profiles = profiles_dir(spec);
-    let mut args = vec![format!("-port={}", if a.game_port == 0 { 2302 } else { a.game_port })];
+    let mut args = vec![format!(
+        "-port={}",
+        if a.game_port == 0 { 2302 } else { a.game_port }
+    )];
     if !a.config_path.is_empty() {
         args.push(format!("-config={}", a.config_path));
     }
@@ -66,8 +82,17 @@ pub fn arma3(spec: &pb::ServerSpec) -> Result<Launch, AdapterError> {
         args.push(format!("-serverMod={}", a.server_mods.join(";")));
     }
     args.extend(a.extra_args.iter().cloned());
-    let cwd = if spec.working_dir.is_empty() { exe_dir(spec) } else { PathBuf::from(&spec.working_dir) };
-    Ok(Launch { program, args, cwd, profiles_dir: profiles })
+    let cwd = if spec.working_dir.is_empty() {
+        exe_dir(spec)
+    } else {
+        PathBuf::from(&spec.working_dir)
+    };
+    Ok(Launch {
+        program,
+        args,
+        cwd,
+        profiles_dir: profiles,
+    })
 }
 
 #[cfg(test)]
@@ -112,9 +137,17 @@ mod tests {
 
     #[test]
     fn unknown_game_and_relative_paths_are_refused() {
-        let spec = pb::ServerSpec { game_type: "quake".into(), executable_path: "/x".into(), ..Default::default() };
+        let spec = pb::ServerSpec {
+            game_type: "quake".into(),
+            executable_path: "/x".into(),
+            ..Default::default()
+        };
         assert!(arma3(&spec).is_err());
-        let spec = pb::ServerSpec { game_type: "arma3".into(), executable_path: "x".into(), ..Default::default() };
+        let spec = pb::ServerSpec {
+            game_type: "arma3".into(),
+            executable_path: "x".into(),
+            ..Default::default()
+        };
         assert!(arma3(&spec).is_err());
     }
 }

@@ -93,12 +93,18 @@ impl Slot {
     }
 
     fn is_active(&self) -> bool {
-        matches!(lock(&self.rt).status, pb::ServerStatus::Starting | pb::ServerStatus::Running | pb::ServerStatus::Stopping)
+        matches!(
+            lock(&self.rt).status,
+            pb::ServerStatus::Starting | pb::ServerStatus::Running | pb::ServerStatus::Stopping
+        )
     }
 }
 
 fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 /// Facts about a status change besides the new status.
@@ -122,12 +128,26 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor reporting to `outbox`, with its files in `state`.
-    pub fn new(outbox: Arc<Outbox>, state: StateDir, cfg: SupervisorConfig, tasks: TaskTracker) -> Self {
-        Self { slots: Arc::default(), outbox, state, cfg, tasks }
+    pub fn new(
+        outbox: Arc<Outbox>,
+        state: StateDir,
+        cfg: SupervisorConfig,
+        tasks: TaskTracker,
+    ) -> Self {
+        Self {
+            slots: Arc::default(),
+            outbox,
+            state,
+            cfg,
+            tasks,
+        }
     }
 
     fn slot(&self, id: i64) -> Result<Arc<Slot>, CmdError> {
-        lock(&self.slots).get(&id).cloned().ok_or_else(|| CmdError::NotFound(format!("server {id} is not known to this agent")))
+        lock(&self.slots)
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| CmdError::NotFound(format!("server {id} is not known to this agent")))
     }
 
     /// Current state of every server.
@@ -143,7 +163,10 @@ impl Supervisor {
     }
 
     fn persist_specs(&self) {
-        let specs: Vec<pb::ServerSpec> = lock(&self.slots).values().map(|s| lock(&s.spec).clone()).collect();
+        let specs: Vec<pb::ServerSpec> = lock(&self.slots)
+            .values()
+            .map(|s| lock(&s.spec).clone())
+            .collect();
         if let Err(e) = self.state.save_specs(&specs) {
             tracing::error!(error = %e, "could not cache specs");
         }
@@ -196,7 +219,9 @@ impl Supervisor {
     pub fn remove(&self, id: i64) -> Result<(), CmdError> {
         let slot = self.slot(id)?;
         if slot.is_active() {
-            return Err(CmdError::FailedPrecondition(format!("server {id} is running; stop it first")));
+            return Err(CmdError::FailedPrecondition(format!(
+                "server {id} is running; stop it first"
+            )));
         }
         lock(&self.slots).remove(&id);
         self.persist_specs();
@@ -224,10 +249,18 @@ impl Supervisor {
         );
     }
 
-    async fn power_lock<'a>(&self, slot: &'a Slot) -> Result<tokio::sync::MutexGuard<'a, ()>, CmdError> {
-        tokio::time::timeout(self.cfg.lock_wait, slot.power.lock()).await.map_err(|_| {
-            CmdError::FailedPrecondition(format!("another power action on server {} is still in progress", slot.id))
-        })
+    async fn power_lock<'a>(
+        &self,
+        slot: &'a Slot,
+    ) -> Result<tokio::sync::MutexGuard<'a, ()>, CmdError> {
+        tokio::time::timeout(self.cfg.lock_wait, slot.power.lock())
+            .await
+            .map_err(|_| {
+                CmdError::FailedPrecondition(format!(
+                    "another power action on server {} is still in progress",
+                    slot.id
+                ))
+            })
     }
 
     /// Starts a server.
@@ -241,7 +274,10 @@ impl Supervisor {
     fn start_locked(&self, slot: &Arc<Slot>, actor: &str) -> Result<(), CmdError> {
         if slot.is_active() {
             let pid = lock(&slot.rt).pid;
-            return Err(CmdError::FailedPrecondition(format!("server {} is already running (pid {pid})", slot.id)));
+            return Err(CmdError::FailedPrecondition(format!(
+                "server {} is already running (pid {pid})",
+                slot.id
+            )));
         }
         let spec = lock(&slot.spec).clone();
         let launch = adapter::arma3(&spec).map_err(|e| CmdError::InvalidArgument(e.0))?;
@@ -250,13 +286,31 @@ impl Supervisor {
             rt.pid = 0;
             rt.started_at = None;
             rt.stop_requested_by = None;
-            self.transition(slot, &mut rt, pb::ServerStatus::Starting, Change { reason: "start requested".into(), actor: actor.into(), ..Change::default() });
+            self.transition(
+                slot,
+                &mut rt,
+                pb::ServerStatus::Starting,
+                Change {
+                    reason: "start requested".into(),
+                    actor: actor.into(),
+                    ..Change::default()
+                },
+            );
         }
         let spawned = match process::spawn(&launch, &launch.profiles_dir) {
             Ok(s) => s,
             Err(e) => {
                 let mut rt = lock(&slot.rt);
-                self.transition(slot, &mut rt, pb::ServerStatus::Error, Change { reason: e.0.clone(), actor: actor.into(), ..Change::default() });
+                self.transition(
+                    slot,
+                    &mut rt,
+                    pb::ServerStatus::Error,
+                    Change {
+                        reason: e.0.clone(),
+                        actor: actor.into(),
+                        ..Change::default()
+                    },
+                );
                 return Err(CmdError::Internal(e.0));
             }
         };
@@ -264,7 +318,16 @@ impl Supervisor {
             let mut rt = lock(&slot.rt);
             rt.pid = spawned.pid;
             rt.started_at = Some(Utc::now());
-            self.transition(slot, &mut rt, pb::ServerStatus::Running, Change { reason: format!("process started, log {}", spawned.log_path.display()), actor: actor.into(), ..Change::default() });
+            self.transition(
+                slot,
+                &mut rt,
+                pb::ServerStatus::Running,
+                Change {
+                    reason: format!("process started, log {}", spawned.log_path.display()),
+                    actor: actor.into(),
+                    ..Change::default()
+                },
+            );
         }
         let me = self.clone();
         let slot2 = slot.clone();
@@ -274,7 +337,11 @@ impl Supervisor {
                 let status = child.wait().await;
                 me.on_exit(&slot2, status);
             }
-            .instrument(tracing::info_span!("monitor", server_id = slot.id, pid = spawned.pid)),
+            .instrument(tracing::info_span!(
+                "monitor",
+                server_id = slot.id,
+                pid = spawned.pid
+            )),
         );
         Ok(())
     }
@@ -286,7 +353,12 @@ impl Supervisor {
         };
         let how = match (code, signal) {
             (Some(c), _) => format!("exit code {c}"),
-            (_, Some(s)) => format!("signal {}", Signal::try_from(s).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| s.to_string())),
+            (_, Some(s)) => format!(
+                "signal {}",
+                Signal::try_from(s)
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|_| s.to_string())
+            ),
             _ => "unknown exit".to_owned(),
         };
         {
@@ -294,10 +366,24 @@ impl Supervisor {
             let requested = rt.stop_requested_by.take();
             let (to, reason, actor) = match requested {
                 Some(actor) => (pb::ServerStatus::Stopped, format!("stopped ({how})"), actor),
-                None => (pb::ServerStatus::Crashed, format!("exited unexpectedly ({how})"), String::new()),
+                None => (
+                    pb::ServerStatus::Crashed,
+                    format!("exited unexpectedly ({how})"),
+                    String::new(),
+                ),
             };
             rt.pid = 0;
-            self.transition(slot, &mut rt, to, Change { reason, actor, exit_code: code, signal });
+            self.transition(
+                slot,
+                &mut rt,
+                to,
+                Change {
+                    reason,
+                    actor,
+                    exit_code: code,
+                    signal,
+                },
+            );
             rt.started_at = None;
         }
         slot.exits.send_modify(|n| *n += 1);
@@ -323,15 +409,33 @@ impl Supervisor {
         let seen = slot.exits.subscribe();
         let pid = {
             let mut rt = lock(&slot.rt);
-            if !matches!(rt.status, pb::ServerStatus::Running | pb::ServerStatus::Starting | pb::ServerStatus::Stopping) {
-                return Err(CmdError::FailedPrecondition(format!("server {} is not running", slot.id)));
+            if !matches!(
+                rt.status,
+                pb::ServerStatus::Running | pb::ServerStatus::Starting | pb::ServerStatus::Stopping
+            ) {
+                return Err(CmdError::FailedPrecondition(format!(
+                    "server {} is not running",
+                    slot.id
+                )));
             }
             if rt.pid <= 0 {
-                return Err(CmdError::FailedPrecondition(format!("server {} is still being launched; try again", slot.id)));
+                return Err(CmdError::FailedPrecondition(format!(
+                    "server {} is still being launched; try again",
+                    slot.id
+                )));
             }
             rt.stop_requested_by = Some(actor.to_owned());
             if rt.status != pb::ServerStatus::Stopping {
-                self.transition(slot, &mut rt, pb::ServerStatus::Stopping, Change { reason: "stop requested".into(), actor: actor.into(), ..Change::default() });
+                self.transition(
+                    slot,
+                    &mut rt,
+                    pb::ServerStatus::Stopping,
+                    Change {
+                        reason: "stop requested".into(),
+                        actor: actor.into(),
+                        ..Change::default()
+                    },
+                );
             }
             rt.pid
         };
@@ -339,12 +443,19 @@ impl Supervisor {
         if Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await {
             return Ok(());
         }
-        tracing::warn!(server_id = slot.id, pid, "no exit after SIGTERM within the stop timeout; sending SIGKILL");
+        tracing::warn!(
+            server_id = slot.id,
+            pid,
+            "no exit after SIGTERM within the stop timeout; sending SIGKILL"
+        );
         process::signal_group(pid, Signal::SIGKILL).map_err(|e| CmdError::Internal(e.0))?;
         if Self::wait_exit(slot, seen, Duration::from_secs(10)).await {
             Ok(())
         } else {
-            Err(CmdError::Internal(format!("server {} did not exit after SIGKILL", slot.id)))
+            Err(CmdError::Internal(format!(
+                "server {} did not exit after SIGKILL",
+                slot.id
+            )))
         }
     }
 
@@ -366,11 +477,19 @@ impl Supervisor {
         let seen = slot.exits.subscribe();
         let pid = {
             let mut rt = lock(&slot.rt);
-            if !matches!(rt.status, pb::ServerStatus::Running | pb::ServerStatus::Starting | pb::ServerStatus::Stopping) {
-                return Err(CmdError::FailedPrecondition(format!("server {} is not running", slot.id)));
+            if !matches!(
+                rt.status,
+                pb::ServerStatus::Running | pb::ServerStatus::Starting | pb::ServerStatus::Stopping
+            ) {
+                return Err(CmdError::FailedPrecondition(format!(
+                    "server {} is not running",
+                    slot.id
+                )));
             }
             if rt.pid <= 0 {
-                return Err(CmdError::FailedPrecondition(format!("server {id} is still being launched; try again")));
+                return Err(CmdError::FailedPrecondition(format!(
+                    "server {id} is still being launched; try again"
+                )));
             }
             rt.stop_requested_by = Some(actor.to_owned());
             rt.pid
@@ -380,7 +499,9 @@ impl Supervisor {
         if Self::wait_exit(&slot, seen, Duration::from_secs(10)).await {
             Ok(slot.state())
         } else {
-            Err(CmdError::Internal(format!("server {id} did not exit after SIGKILL")))
+            Err(CmdError::Internal(format!(
+                "server {id} did not exit after SIGKILL"
+            )))
         }
     }
 }

@@ -30,20 +30,33 @@ pub struct Spawned {
 
 /// Launches `launch`, sending its output to a new dated `.rpt` file in `log_dir`.
 pub fn spawn(launch: &Launch, log_dir: &Path) -> Result<Spawned, SpawnError> {
-    std::fs::create_dir_all(log_dir).map_err(|e| SpawnError(format!("log dir {}: {e}", log_dir.display())))?;
-    std::fs::create_dir_all(&launch.profiles_dir)
-        .map_err(|e| SpawnError(format!("profiles dir {}: {e}", launch.profiles_dir.display())))?;
+    std::fs::create_dir_all(log_dir)
+        .map_err(|e| SpawnError(format!("log dir {}: {e}", log_dir.display())))?;
+    std::fs::create_dir_all(&launch.profiles_dir).map_err(|e| {
+        SpawnError(format!(
+            "profiles dir {}: {e}",
+            launch.profiles_dir.display()
+        ))
+    })?;
     if !launch.cwd.is_dir() {
-        return Err(SpawnError(format!("working dir {} does not exist", launch.cwd.display())));
+        return Err(SpawnError(format!(
+            "working dir {} does not exist",
+            launch.cwd.display()
+        )));
     }
-    let name = format!("arma3server_x64_{}.rpt", Local::now().format("%Y-%m-%d_%H-%M-%S"));
+    let name = format!(
+        "arma3server_x64_{}.rpt",
+        Local::now().format("%Y-%m-%d_%H-%M-%S")
+    );
     let log_path = unique(log_dir.join(name));
     let out = File::options()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(|e| SpawnError(format!("log file {}: {e}", log_path.display())))?;
-    let err = out.try_clone().map_err(|e| SpawnError(format!("log file {}: {e}", log_path.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| SpawnError(format!("log file {}: {e}", log_path.display())))?;
     let mut cmd = std::process::Command::new(&launch.program);
     cmd.args(&launch.args)
         .current_dir(&launch.cwd)
@@ -54,16 +67,28 @@ pub fn spawn(launch: &Launch, log_dir: &Path) -> Result<Spawned, SpawnError> {
         .process_group(0);
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(false);
-    let child = cmd.spawn().map_err(|e| SpawnError(format!("cannot start {}: {e}", launch.program.display())))?;
-    let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| SpawnError("child has no pid".into()))?;
-    Ok(Spawned { child, pid, log_path })
+    let child = cmd
+        .spawn()
+        .map_err(|e| SpawnError(format!("cannot start {}: {e}", launch.program.display())))?;
+    let pid = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .ok_or_else(|| SpawnError("child has no pid".into()))?;
+    Ok(Spawned {
+        child,
+        pid,
+        log_path,
+    })
 }
 
 fn unique(path: PathBuf) -> PathBuf {
     if !path.exists() {
         return path;
     }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for i in 1.. {
         let candidate = path.with_file_name(format!("{stem}_{i}.rpt"));
         if !candidate.exists() {
@@ -77,7 +102,9 @@ fn unique(path: PathBuf) -> PathBuf {
 pub fn signal_group(pgid: i32, signal: Signal) -> Result<(), SpawnError> {
     match killpg(Pid::from_raw(pgid), signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(e) => Err(SpawnError(format!("signal {signal} to process group {pgid}: {e}"))),
+        Err(e) => Err(SpawnError(format!(
+            "signal {signal} to process group {pgid}: {e}"
+        ))),
     }
 }
 

@@ -16,7 +16,11 @@ pub async fn run(registry: AgentRegistry, offline_after: Duration, shutdown: Can
             _ = tick.tick() => {}
         }
         for node_id in registry.stale(offline_after) {
-            tracing::warn!(node_id, after_s = offline_after.as_secs(), "no heartbeat; marking node offline");
+            tracing::warn!(
+                node_id,
+                after_s = offline_after.as_secs(),
+                "no heartbeat; marking node offline"
+            );
             registry.disconnect(node_id, "heartbeat timeout");
         }
     }

@@ -49,25 +49,47 @@ pub struct AgentRegistry {
 impl AgentRegistry {
     /// A registry whose commands wait at most `timeout` for an answer.
     pub fn new(timeout: Duration) -> Self {
-        Self { inner: Arc::new(Inner::default()), timeout }
+        Self {
+            inner: Arc::new(Inner::default()),
+            timeout,
+        }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<i64, Session>> {
         // A panic while holding this lock cannot leave the map inconsistent (single inserts/removes).
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a session for `node_id`, replacing (and cancelling) any previous one.
     /// Returns the session id and its cancellation token.
-    pub fn register(&self, node_id: i64, tx: AgentTx, parent: &CancellationToken) -> (u64, CancellationToken) {
+    pub fn register(
+        &self,
+        node_id: i64,
+        tx: AgentTx,
+        parent: &CancellationToken,
+    ) -> (u64, CancellationToken) {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let cancel = parent.child_token();
         let old = self.sessions().insert(
             node_id,
-            Session { id, tx, pending: HashMap::new(), last_seen: Instant::now(), cancel: cancel.clone() },
+            Session {
+                id,
+                tx,
+                pending: HashMap::new(),
+                last_seen: Instant::now(),
+                cancel: cancel.clone(),
+            },
         );
         if let Some(old) = old {
-            tracing::info!(node_id, old_session = old.id, new_session = id, "session replaced by a new one");
+            tracing::info!(
+                node_id,
+                old_session = old.id,
+                new_session = id,
+                "session replaced by a new one"
+            );
             old.cancel.cancel();
         }
         (id, cancel)
@@ -88,7 +110,11 @@ impl AgentRegistry {
 
     /// Records that the session was heard from.
     pub fn touch(&self, node_id: i64, session_id: u64) {
-        if let Some(s) = self.sessions().get_mut(&node_id).filter(|s| s.id == session_id) {
+        if let Some(s) = self
+            .sessions()
+            .get_mut(&node_id)
+            .filter(|s| s.id == session_id)
+        {
             s.last_seen = Instant::now();
         }
     }
@@ -114,7 +140,11 @@ impl AgentRegistry {
     /// Sessions not heard from for longer than `after`.
     pub fn stale(&self, after: Duration) -> Vec<i64> {
         let now = Instant::now();
-        self.sessions().iter().filter(|(_, s)| now.duration_since(s.last_seen) > after).map(|(n, _)| *n).collect()
+        self.sessions()
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) > after)
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// Delivers a command result to the RPC waiting for it.
@@ -128,18 +158,27 @@ impl AgentRegistry {
             Some(w) => {
                 let _ = w.send(result);
             }
-            None => tracing::debug!(node_id, request_id = %result.request_id, "result for no waiting request"),
+            None => {
+                tracing::debug!(node_id, request_id = %result.request_id, "result for no waiting request")
+            }
         }
     }
 
     /// Sends a command to the node's agent and waits for its result.
-    pub async fn send(&self, node_id: i64, actor: &str, action: pb::agent_command::Action) -> Result<pb::CommandResult, CommandError> {
+    pub async fn send(
+        &self,
+        node_id: i64,
+        actor: &str,
+        action: pb::agent_command::Action,
+    ) -> Result<pb::CommandResult, CommandError> {
         let n = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{:016x}-{n}", rand::random::<u64>());
         let (done_tx, done_rx) = oneshot::channel();
         let tx = {
             let mut map = self.sessions();
-            let s = map.get_mut(&node_id).ok_or_else(|| CommandError::Offline(format!("node {node_id} is offline")))?;
+            let s = map
+                .get_mut(&node_id)
+                .ok_or_else(|| CommandError::Offline(format!("node {node_id} is offline")))?;
             s.pending.insert(request_id.clone(), done_tx);
             s.tx.clone()
         };
@@ -151,8 +190,12 @@ impl AgentRegistry {
             })),
         };
         let wait = async {
-            tx.send(Ok(msg)).await.map_err(|_| CommandError::Offline(format!("node {node_id} disconnected")))?;
-            done_rx.await.map_err(|_| CommandError::Offline(format!("node {node_id} disconnected before answering")))
+            tx.send(Ok(msg))
+                .await
+                .map_err(|_| CommandError::Offline(format!("node {node_id} disconnected")))?;
+            done_rx.await.map_err(|_| {
+                CommandError::Offline(format!("node {node_id} disconnected before answering"))
+            })
         };
         match tokio::time::timeout(self.timeout, wait).await {
             Ok(r) => r,

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
+use futures::StreamExt;
 use languard_proto::v1 as pb;
 use languard_proto::v1::agent_service_server::AgentService;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, oneshot};
-use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
@@ -41,15 +41,21 @@ impl AgentApi {
     }
 }
 
-fn accepted(node: &nodes::Model, specs: Vec<pb::ServerSpec>, heartbeat: u32) -> pb::ControllerMessage {
+fn accepted(
+    node: &nodes::Model,
+    specs: Vec<pb::ServerSpec>,
+    heartbeat: u32,
+) -> pb::ControllerMessage {
     pb::ControllerMessage {
-        body: Some(pb::controller_message::Body::Accepted(pb::SessionAccepted {
-            node_id: node.id,
-            node_name: node.name.clone(),
-            acked_seq: u64::try_from(node.acked_seq).unwrap_or(0),
-            servers: specs,
-            heartbeat_interval_seconds: heartbeat,
-        })),
+        body: Some(pb::controller_message::Body::Accepted(
+            pb::SessionAccepted {
+                node_id: node.id,
+                node_name: node.name.clone(),
+                acked_seq: u64::try_from(node.acked_seq).unwrap_or(0),
+                servers: specs,
+                heartbeat_interval_seconds: heartbeat,
+            },
+        )),
     }
 }
 
@@ -57,7 +63,10 @@ fn accepted(node: &nodes::Model, specs: Vec<pb::ServerSpec>, heartbeat: u32) -> 
 impl AgentService for AgentApi {
     type SessionStream = SessionStream;
 
-    async fn session(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<SessionStream>, Status> {
+    async fn session(
+        &self,
+        req: Request<Streaming<pb::AgentMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
         let token = bearer(&req)?;
         let node = nodes::Entity::find()
             .filter(nodes::Column::TokenHash.eq(hash_token(token)))
@@ -67,8 +76,14 @@ impl AgentService for AgentApi {
             .ok_or_else(|| Status::unauthenticated("unknown node token"))?;
         let mut inbound = req.into_inner();
         let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
-            Ok(Ok(Some(pb::AgentMessage { body: Some(pb::agent_message::Body::Hello(h)) }))) => h,
-            Ok(Ok(_)) => return Err(Status::invalid_argument("the first message of a session must be hello")),
+            Ok(Ok(Some(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Hello(h)),
+            }))) => h,
+            Ok(Ok(_)) => {
+                return Err(Status::invalid_argument(
+                    "the first message of a session must be hello",
+                ));
+            }
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(Status::deadline_exceeded("no hello within 10 s")),
         };
@@ -76,7 +91,10 @@ impl AgentService for AgentApi {
         nodes::Entity::update_many()
             .col_expr(nodes::Column::Online, Expr::value(true))
             .col_expr(nodes::Column::LastSeenAt, Expr::value(now))
-            .col_expr(nodes::Column::AgentVersion, Expr::value(hello.agent_version.clone()))
+            .col_expr(
+                nodes::Column::AgentVersion,
+                Expr::value(hello.agent_version.clone()),
+            )
             .col_expr(nodes::Column::Hostname, Expr::value(hello.hostname.clone()))
             .col_expr(nodes::Column::Os, Expr::value(hello.os.clone()))
             .filter(nodes::Column::Id.eq(node.id))
@@ -90,15 +108,31 @@ impl AgentService for AgentApi {
             .map_err(crate::error::ApiError::from)?;
         let specs = rows.iter().map(convert::spec).collect();
         let (tx, rx) = mpsc::channel(256);
-        tx.send(Ok(accepted(&node, specs, self.ctx.config.heartbeat_interval_seconds)))
-            .await
-            .map_err(|_| Status::internal("session closed"))?;
-        let (session_id, cancel) = self.ctx.agents.register(node.id, tx.clone(), &self.ctx.shutdown);
+        tx.send(Ok(accepted(
+            &node,
+            specs,
+            self.ctx.config.heartbeat_interval_seconds,
+        )))
+        .await
+        .map_err(|_| Status::internal("session closed"))?;
+        let (session_id, cancel) =
+            self.ctx
+                .agents
+                .register(node.id, tx.clone(), &self.ctx.shutdown);
         let attrs = BTreeMap::from([
             ("hostname".to_owned(), hello.hostname.clone()),
             ("agent_version".to_owned(), hello.agent_version.clone()),
         ]);
-        events::record(&self.ctx, None, Some(node.id), "node_online", &format!("node {:?} connected", node.name), attrs, "controller").await;
+        events::record(
+            &self.ctx,
+            None,
+            Some(node.id),
+            "node_online",
+            &format!("node {:?} connected", node.name),
+            attrs,
+            "controller",
+        )
+        .await;
         tracing::info!(node_id = node.id, node = %node.name, session_id, host = %hello.hostname, "agent session started");
 
         let span = tracing::info_span!("agent_session", node_id = node.id, session_id);
@@ -108,7 +142,16 @@ impl AgentService for AgentApi {
         let node_name = node.name.clone();
         self.tasks.spawn(
             async move {
-                pump(&ctx, &writer, node.id, session_id, inbound, tx, reader_cancel).await;
+                pump(
+                    &ctx,
+                    &writer,
+                    node.id,
+                    session_id,
+                    inbound,
+                    tx,
+                    reader_cancel,
+                )
+                .await;
                 if ctx.agents.unregister(node.id, session_id) {
                     let res = nodes::Entity::update_many()
                         .col_expr(nodes::Column::Online, Expr::value(false))
@@ -118,7 +161,16 @@ impl AgentService for AgentApi {
                     if let Err(e) = res {
                         tracing::error!(error = %e, "could not mark node offline");
                     }
-                    events::record(&ctx, None, Some(node.id), "node_offline", &format!("node {node_name:?} went offline"), BTreeMap::new(), "controller").await;
+                    events::record(
+                        &ctx,
+                        None,
+                        Some(node.id),
+                        "node_offline",
+                        &format!("node {node_name:?} went offline"),
+                        BTreeMap::new(),
+                        "controller",
+                    )
+                    .await;
                 }
                 tracing::info!("agent session ended");
             }
@@ -180,18 +232,32 @@ async fn pump(
         ctx.agents.touch(node_id, session_id);
         match body {
             Some(pb::agent_message::Body::Heartbeat(_)) => {
-                writer.submit(WriteOp::Touch { node_id, at: Utc::now() }).await;
+                writer
+                    .submit(WriteOp::Touch {
+                        node_id,
+                        at: Utc::now(),
+                    })
+                    .await;
             }
             Some(pb::agent_message::Body::Events(batch)) => {
                 let (reply, done) = oneshot::channel();
-                if !writer.submit(WriteOp::Events { node_id, events: batch.events, reply }).await {
+                if !writer
+                    .submit(WriteOp::Events {
+                        node_id,
+                        events: batch.events,
+                        reply,
+                    })
+                    .await
+                {
                     break;
                 }
                 if ack_tx.send(done).await.is_err() {
                     break;
                 }
             }
-            Some(pb::agent_message::Body::CommandResult(r)) => ctx.agents.resolve(node_id, session_id, r),
+            Some(pb::agent_message::Body::CommandResult(r)) => {
+                ctx.agents.resolve(node_id, session_id, r)
+            }
             Some(pb::agent_message::Body::Hello(_)) => tracing::warn!("duplicate hello ignored"),
             None => tracing::warn!("empty agent message ignored"),
         }

@@ -24,12 +24,26 @@ impl AuthApi {
         Self { ctx }
     }
 
-    async fn tokens_for(&self, user: &users::Model, family: Option<String>) -> ApiResult<pb::LoginResponse> {
+    async fn tokens_for(
+        &self,
+        user: &users::Model,
+        family: Option<String>,
+    ) -> ApiResult<pb::LoginResponse> {
         let now = Utc::now();
-        let (access, access_exp) =
-            self.ctx.auth.keys().issue(user.id, &user.username, now).map_err(|e| ApiError::Internal(e.0))?;
-        let (refresh, refresh_exp) =
-            refresh::issue(&self.ctx.db, user.id, family, self.ctx.config.refresh_token_ttl_seconds, now).await?;
+        let (access, access_exp) = self
+            .ctx
+            .auth
+            .keys()
+            .issue(user.id, &user.username, now)
+            .map_err(|e| ApiError::Internal(e.0))?;
+        let (refresh, refresh_exp) = refresh::issue(
+            &self.ctx.db,
+            user.id,
+            family,
+            self.ctx.config.refresh_token_ttl_seconds,
+            now,
+        )
+        .await?;
         Ok(pb::LoginResponse {
             access_token: access,
             access_token_expire_time: Some(convert::timestamp(access_exp)),
@@ -47,11 +61,19 @@ impl AuthApi {
         }
         if let Err(wait) = self.ctx.limiter.check(&r.username, ip) {
             tracing::warn!(username = %r.username, ?ip, "login rate limit hit");
-            return Err(ApiError::ResourceExhausted(format!("too many login attempts; try again in {wait} s")));
+            return Err(ApiError::ResourceExhausted(format!(
+                "too many login attempts; try again in {wait} s"
+            )));
         }
-        let user = users::Entity::find().filter(users::Column::Username.eq(&r.username)).one(&self.ctx.db).await?;
+        let user = users::Entity::find()
+            .filter(users::Column::Username.eq(&r.username))
+            .one(&self.ctx.db)
+            .await?;
         // Verify against a dummy hash for unknown users too, so timing does not reveal who exists.
-        let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+        let stored = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.clone());
         let ok = password::verify_async(r.password, stored).await;
         match user {
             Some(u) if ok => {
@@ -60,7 +82,9 @@ impl AuthApi {
             }
             _ => {
                 tracing::info!(username = %r.username, ?ip, "login failed");
-                Err(ApiError::Unauthenticated("wrong username or password".into()))
+                Err(ApiError::Unauthenticated(
+                    "wrong username or password".into(),
+                ))
             }
         }
     }
@@ -88,7 +112,10 @@ impl AuthApi {
         Ok(pb::LogoutResponse {})
     }
 
-    async fn change_password(&self, req: Request<pb::ChangePasswordRequest>) -> ApiResult<pb::ChangePasswordResponse> {
+    async fn change_password(
+        &self,
+        req: Request<pb::ChangePasswordRequest>,
+    ) -> ApiResult<pb::ChangePasswordResponse> {
         let caller = self.ctx.auth.require(&req, Role::Viewer).await?;
         let r = req.into_inner();
         password::check_new(&r.new_password).map_err(|e| ApiError::invalid("new_password", e))?;
@@ -97,9 +124,13 @@ impl AuthApi {
             .await?
             .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
         if !password::verify_async(r.current_password, user.password_hash.clone()).await {
-            return Err(ApiError::PermissionDenied("current_password is wrong".into()));
+            return Err(ApiError::PermissionDenied(
+                "current_password is wrong".into(),
+            ));
         }
-        let hash = password::hash_async(r.new_password).await.map_err(ApiError::Internal)?;
+        let hash = password::hash_async(r.new_password)
+            .await
+            .map_err(ApiError::Internal)?;
         let now = Utc::now();
         let mut active = user.into_active_model();
         active.password_hash = Set(hash);
@@ -116,26 +147,44 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {
-    async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+    async fn login(
+        &self,
+        req: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
         Ok(Response::new(AuthApi::login(self, req).await?))
     }
 
-    async fn refresh(&self, req: Request<pb::RefreshRequest>) -> Result<Response<pb::LoginResponse>, Status> {
-        Ok(Response::new(AuthApi::refresh(self, req.into_inner()).await?))
+    async fn refresh(
+        &self,
+        req: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::refresh(self, req.into_inner()).await?,
+        ))
     }
 
-    async fn logout(&self, req: Request<pb::LogoutRequest>) -> Result<Response<pb::LogoutResponse>, Status> {
-        Ok(Response::new(AuthApi::logout(self, req.into_inner()).await?))
+    async fn logout(
+        &self,
+        req: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::logout(self, req.into_inner()).await?,
+        ))
     }
 
-    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Viewer).await?;
         let user = users::Entity::find_by_id(caller.user_id)
             .one(&self.ctx.db)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-        Ok(Response::new(pb::WhoAmIResponse { user: Some(convert::user(&user)) }))
+        Ok(Response::new(pb::WhoAmIResponse {
+            user: Some(convert::user(&user)),
+        }))
     }
 
     async fn change_password(

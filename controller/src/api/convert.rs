@@ -8,12 +8,16 @@ use crate::db::entities::{nodes, server_events, servers, users};
 
 /// A proto timestamp.
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 /// A chrono time from a proto timestamp; `None` when out of range.
 pub fn from_timestamp(t: &Timestamp) -> Option<DateTime<Utc>> {
-    Utc.timestamp_opt(t.seconds, u32::try_from(t.nanos).ok()?).single()
+    Utc.timestamp_opt(t.seconds, u32::try_from(t.nanos).ok()?)
+        .single()
 }
 
 /// The stored name of a status.
@@ -49,7 +53,9 @@ pub fn status_i32_str(v: i32) -> &'static str {
 
 /// A user row as the API shows it.
 pub fn user(u: &users::Model) -> pb::User {
-    let role = crate::auth::Role::parse(&u.role).map(|r| r.to_proto()).unwrap_or(pb::Role::Unspecified);
+    let role = crate::auth::Role::parse(&u.role)
+        .map(|r| r.to_proto())
+        .unwrap_or(pb::Role::Unspecified);
     pb::User {
         id: u.id,
         username: u.username.clone(),
@@ -75,7 +81,9 @@ pub fn node(n: &nodes::Model, online: bool) -> pb::Node {
 
 /// The Arma 3 settings stored in a server row's `settings` JSON.
 pub fn arma3_settings(s: &servers::Model) -> pb::Arma3Settings {
-    let mut a: pb::Arma3Settings = serde_json::from_str::<StoredArma3>(&s.settings).map(Into::into).unwrap_or_default();
+    let mut a: pb::Arma3Settings = serde_json::from_str::<StoredArma3>(&s.settings)
+        .map(Into::into)
+        .unwrap_or_default();
     a.game_port = s.game_port;
     a
 }
@@ -99,7 +107,11 @@ pub fn server(s: &servers::Model, node_online: bool) -> pb::Server {
         status: status_from_str(&s.status) as i32,
         status_stale: !node_online,
         pid: if running { s.pid } else { 0 },
-        started_time: if running { s.started_at.map(timestamp) } else { None },
+        started_time: if running {
+            s.started_at.map(timestamp)
+        } else {
+            None
+        },
         restart_count: s.restart_count,
         create_time: Some(timestamp(s.created_at)),
         update_time: Some(timestamp(s.updated_at)),

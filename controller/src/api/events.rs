@@ -8,7 +8,10 @@ use chrono::Utc;
 use futures::Stream;
 use languard_proto::v1 as pb;
 use languard_proto::v1::event_service_server::EventService;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
@@ -86,11 +89,13 @@ impl EventApi {
             cond = cond.add(server_events::Column::EventType.eq(r.r#type.clone()));
         }
         if let Some(t) = &r.start_time {
-            let t = convert::from_timestamp(t).ok_or_else(|| ApiError::invalid("start_time", "out of range"))?;
+            let t = convert::from_timestamp(t)
+                .ok_or_else(|| ApiError::invalid("start_time", "out of range"))?;
             cond = cond.add(server_events::Column::CreatedAt.gte(t));
         }
         if let Some(t) = &r.end_time {
-            let t = convert::from_timestamp(t).ok_or_else(|| ApiError::invalid("end_time", "out of range"))?;
+            let t = convert::from_timestamp(t)
+                .ok_or_else(|| ApiError::invalid("end_time", "out of range"))?;
             cond = cond.add(server_events::Column::CreatedAt.lt(t));
         }
         let rows = server_events::Entity::find()
@@ -111,14 +116,20 @@ pub type LiveStream = Pin<Box<dyn Stream<Item = Result<pb::LiveEvent, Status>> +
 
 #[tonic::async_trait]
 impl EventService for EventApi {
-    async fn list_events(&self, req: Request<pb::ListEventsRequest>) -> Result<Response<pb::ListEventsResponse>, Status> {
+    async fn list_events(
+        &self,
+        req: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         Ok(Response::new(self.list(req.into_inner()).await?))
     }
 
     type WatchEventsStream = LiveStream;
 
-    async fn watch_events(&self, req: Request<pb::WatchEventsRequest>) -> Result<Response<LiveStream>, Status> {
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<LiveStream>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         let server_id = req.get_ref().server_id;
         let mut rx = self.ctx.hub.subscribe();
@@ -132,7 +143,13 @@ impl EventService for EventApi {
                     m = rx.recv() => m,
                 };
                 let item = match msg {
-                    Ok(m) if server_id == 0 || m.server_id == server_id || (m.server_id == 0 && server_id == 0) => m.proto.clone(),
+                    Ok(m)
+                        if server_id == 0
+                            || m.server_id == server_id
+                            || (m.server_id == 0 && server_id == 0) =>
+                    {
+                        m.proto.clone()
+                    }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
                         hub.count_dropped(n);
@@ -140,7 +157,9 @@ impl EventService for EventApi {
                             server_id,
                             node_id: 0,
                             time: Some(convert::timestamp(Utc::now())),
-                            payload: Some(pb::live_event::Payload::Lagged(pb::Lagged { missed: n })),
+                            payload: Some(pb::live_event::Payload::Lagged(pb::Lagged {
+                                missed: n,
+                            })),
                         }
                     }
                     Err(RecvError::Closed) => break,

@@ -4,8 +4,8 @@ use chrono::Utc;
 use languard_proto::v1 as pb;
 use languard_proto::v1::node_service_server::NodeService;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use tonic::{Request, Response, Status};
 
@@ -43,7 +43,10 @@ impl NodeApi {
     async fn create(&self, r: pb::CreateNodeRequest) -> ApiResult<pb::CreateNodeResponse> {
         check_name("name", &r.name)?;
         let (node, token) = create_node(&self.ctx.db, &r.name).await?;
-        Ok(pb::CreateNodeResponse { node: Some(self.to_proto(&node)), token })
+        Ok(pb::CreateNodeResponse {
+            node: Some(self.to_proto(&node)),
+            token,
+        })
     }
 
     async fn rotate(&self, id: i64) -> ApiResult<pb::CreateNodeResponse> {
@@ -53,14 +56,22 @@ impl NodeApi {
         active.token_hash = Set(refresh::hash_token(&token));
         let row = active.update(&self.ctx.db).await?;
         self.ctx.agents.disconnect(id, "node token rotated");
-        Ok(pb::CreateNodeResponse { node: Some(self.to_proto(&row)), token })
+        Ok(pb::CreateNodeResponse {
+            node: Some(self.to_proto(&row)),
+            token,
+        })
     }
 
     async fn delete(&self, id: i64) -> ApiResult<()> {
         self.get_row(id).await?;
-        let n = servers::Entity::find().filter(servers::Column::NodeId.eq(id)).count(&self.ctx.db).await?;
+        let n = servers::Entity::find()
+            .filter(servers::Column::NodeId.eq(id))
+            .count(&self.ctx.db)
+            .await?;
         if n > 0 {
-            return Err(ApiError::FailedPrecondition(format!("node {id} still has {n} server(s); delete them first")));
+            return Err(ApiError::FailedPrecondition(format!(
+                "node {id} still has {n} server(s); delete them first"
+            )));
         }
         nodes::Entity::delete_by_id(id).exec(&self.ctx.db).await?;
         self.ctx.agents.disconnect(id, "node deleted");
@@ -69,7 +80,9 @@ impl NodeApi {
 
     async fn list(&self, r: pb::ListNodesRequest) -> ApiResult<pb::ListNodesResponse> {
         let p = page::parse(r.page_size, &r.page_token)?;
-        let mut q = nodes::Entity::find().order_by_asc(nodes::Column::Id).limit(p.size);
+        let mut q = nodes::Entity::find()
+            .order_by_asc(nodes::Column::Id)
+            .limit(p.size);
         if let Some(after) = p.after {
             q = q.filter(nodes::Column::Id.gt(after));
         }
@@ -82,9 +95,19 @@ impl NodeApi {
 }
 
 /// Creates a node row and returns it with its one-time token. Also used by the local-agent mode.
-pub async fn create_node(db: &sea_orm::DatabaseConnection, name: &str) -> ApiResult<(nodes::Model, String)> {
-    if nodes::Entity::find().filter(nodes::Column::Name.eq(name)).one(db).await?.is_some() {
-        return Err(ApiError::AlreadyExists(format!("node {name:?} already exists")));
+pub async fn create_node(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> ApiResult<(nodes::Model, String)> {
+    if nodes::Entity::find()
+        .filter(nodes::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::AlreadyExists(format!(
+            "node {name:?} already exists"
+        )));
     }
     let token = refresh::random_token(NODE_TOKEN_PREFIX);
     let row = nodes::ActiveModel {
@@ -106,23 +129,35 @@ pub async fn create_node(db: &sea_orm::DatabaseConnection, name: &str) -> ApiRes
 
 #[tonic::async_trait]
 impl NodeService for NodeApi {
-    async fn create_node(&self, req: Request<pb::CreateNodeRequest>) -> Result<Response<pb::CreateNodeResponse>, Status> {
+    async fn create_node(
+        &self,
+        req: Request<pb::CreateNodeRequest>,
+    ) -> Result<Response<pb::CreateNodeResponse>, Status> {
         self.ctx.auth.require(&req, Role::Admin).await?;
         Ok(Response::new(self.create(req.into_inner()).await?))
     }
 
-    async fn list_nodes(&self, req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
+    async fn list_nodes(
+        &self,
+        req: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         Ok(Response::new(self.list(req.into_inner()).await?))
     }
 
-    async fn get_node(&self, req: Request<pb::GetNodeRequest>) -> Result<Response<pb::Node>, Status> {
+    async fn get_node(
+        &self,
+        req: Request<pb::GetNodeRequest>,
+    ) -> Result<Response<pb::Node>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         let row = self.get_row(req.get_ref().id).await?;
         Ok(Response::new(self.to_proto(&row)))
     }
 
-    async fn delete_node(&self, req: Request<pb::DeleteNodeRequest>) -> Result<Response<pb::DeleteNodeResponse>, Status> {
+    async fn delete_node(
+        &self,
+        req: Request<pb::DeleteNodeRequest>,
+    ) -> Result<Response<pb::DeleteNodeResponse>, Status> {
         self.ctx.auth.require(&req, Role::Admin).await?;
         self.delete(req.get_ref().id).await?;
         Ok(Response::new(pb::DeleteNodeResponse {}))

@@ -32,8 +32,14 @@ pub fn parse(page_size: i32, page_token: &str) -> ApiResult<Page> {
     let bad = || ApiError::invalid("page_token", "is not a token from a previous response");
     let raw = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let id = text.strip_prefix("id:").and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad)?;
-    Ok(Page { size, after: Some(id) })
+    let id = text
+        .strip_prefix("id:")
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(bad)?;
+    Ok(Page {
+        size,
+        after: Some(id),
+    })
 }
 
 /// The token that continues after `last_id`, or empty when `returned < size` (no more rows).
@@ -53,8 +59,14 @@ mod tests {
         let t = next_token(50, 50, Some(99));
         assert_eq!(parse(50, &t).expect("parse").after, Some(99));
         assert!(next_token(3, 50, Some(99)).is_empty());
-        assert!(matches!(parse(0, "!!"), Err(ApiError::InvalidArgument { .. })));
-        assert!(matches!(parse(-1, ""), Err(ApiError::InvalidArgument { .. })));
+        assert!(matches!(
+            parse(0, "!!"),
+            Err(ApiError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            parse(-1, ""),
+            Err(ApiError::InvalidArgument { .. })
+        ));
         assert_eq!(parse(10_000, "").expect("parse").size, MAX_PAGE_SIZE);
     }
 }

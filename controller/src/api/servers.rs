@@ -7,7 +7,9 @@ use std::path::Path;
 use chrono::Utc;
 use languard_proto::v1 as pb;
 use languard_proto::v1::server_service_server::ServerService;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, StoredArma3};
@@ -52,20 +54,30 @@ pub struct ValidSpec {
 
 fn check_abs(field: &str, path: &str, required: bool) -> ApiResult<()> {
     if path.is_empty() {
-        return if required { Err(ApiError::invalid(field, "is required")) } else { Ok(()) };
+        return if required {
+            Err(ApiError::invalid(field, "is required"))
+        } else {
+            Ok(())
+        };
     }
     if path.contains('\0') {
         return Err(ApiError::invalid(field, "must not contain NUL"));
     }
     if !Path::new(path).is_absolute() {
-        return Err(ApiError::invalid(field, format!("must be an absolute path, got {path:?}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be an absolute path, got {path:?}"),
+        ));
     }
     Ok(())
 }
 
 fn check_port(field: &str, port: i32) -> ApiResult<()> {
     if !(1024..=65535).contains(&port) {
-        return Err(ApiError::invalid(field, format!("must be between 1024 and 65535, got {port}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be between 1024 and 65535, got {port}"),
+        ));
     }
     Ok(())
 }
@@ -77,11 +89,21 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
         return Err(ApiError::invalid("server.name", "must not be empty"));
     }
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("server.name", "must be at most 100 characters without control characters"));
+        return Err(ApiError::invalid(
+            "server.name",
+            "must be at most 100 characters without control characters",
+        ));
     }
-    let game_type = if s.game_type.is_empty() { "arma3".to_owned() } else { s.game_type.clone() };
+    let game_type = if s.game_type.is_empty() {
+        "arma3".to_owned()
+    } else {
+        s.game_type.clone()
+    };
     if !GAME_TYPES.contains(&game_type.as_str()) {
-        return Err(ApiError::invalid("server.game_type", format!("unknown game type {game_type:?}; known: arma3")));
+        return Err(ApiError::invalid(
+            "server.game_type",
+            format!("unknown game type {game_type:?}; known: arma3"),
+        ));
     }
     check_abs("server.executable_path", &s.executable_path, true)?;
     check_abs("server.working_dir", &s.working_dir, false)?;
@@ -91,30 +113,58 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
     }
     check_port("server.arma3.game_port", arma3.game_port)?;
     if arma3.game_port + ARMA3_PORT_SPAN - 1 > 65535 {
-        return Err(ApiError::invalid("server.arma3.game_port", "the server also uses the next 4 ports; too high"));
+        return Err(ApiError::invalid(
+            "server.arma3.game_port",
+            "the server also uses the next 4 ports; too high",
+        ));
     }
     check_abs("server.arma3.profiles_dir", &arma3.profiles_dir, false)?;
     check_abs("server.arma3.config_path", &arma3.config_path, false)?;
-    check_abs("server.arma3.basic_config_path", &arma3.basic_config_path, false)?;
-    for (field, list) in [("server.arma3.mods", &arma3.mods), ("server.arma3.server_mods", &arma3.server_mods)] {
-        if list.iter().any(|m| m.is_empty() || m.contains(';') || m.contains('\0')) {
-            return Err(ApiError::invalid(field, "entries must be non-empty and contain no ';'"));
+    check_abs(
+        "server.arma3.basic_config_path",
+        &arma3.basic_config_path,
+        false,
+    )?;
+    for (field, list) in [
+        ("server.arma3.mods", &arma3.mods),
+        ("server.arma3.server_mods", &arma3.server_mods),
+    ] {
+        if list
+            .iter()
+            .any(|m| m.is_empty() || m.contains(';') || m.contains('\0'))
+        {
+            return Err(ApiError::invalid(
+                field,
+                "entries must be non-empty and contain no ';'",
+            ));
         }
     }
     if arma3.extra_args.iter().any(|a| a.contains('\0')) {
-        return Err(ApiError::invalid("server.arma3.extra_args", "must not contain NUL"));
+        return Err(ApiError::invalid(
+            "server.arma3.extra_args",
+            "must not contain NUL",
+        ));
     }
     if s.rcon_port != 0 {
         check_port("server.rcon_port", s.rcon_port)?;
         if (arma3.game_port..arma3.game_port + ARMA3_PORT_SPAN).contains(&s.rcon_port) {
-            return Err(ApiError::invalid("server.rcon_port", "must differ from the game port and the 4 after it"));
+            return Err(ApiError::invalid(
+                "server.rcon_port",
+                "must differ from the game port and the 4 after it",
+            ));
         }
     }
     if s.max_restarts < 0 {
-        return Err(ApiError::invalid("server.max_restarts", "must not be negative"));
+        return Err(ApiError::invalid(
+            "server.max_restarts",
+            "must not be negative",
+        ));
     }
     if s.restart_window_seconds < 0 {
-        return Err(ApiError::invalid("server.restart_window_seconds", "must not be negative"));
+        return Err(ApiError::invalid(
+            "server.restart_window_seconds",
+            "must not be negative",
+        ));
     }
     Ok(ValidSpec {
         name: name.to_owned(),
@@ -124,8 +174,16 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
         arma3,
         rcon_port: s.rcon_port,
         auto_restart: s.auto_restart,
-        max_restarts: if s.max_restarts == 0 && s.restart_window_seconds == 0 { 3 } else { s.max_restarts },
-        restart_window_seconds: if s.restart_window_seconds == 0 { 600 } else { s.restart_window_seconds },
+        max_restarts: if s.max_restarts == 0 && s.restart_window_seconds == 0 {
+            3
+        } else {
+            s.max_restarts
+        },
+        restart_window_seconds: if s.restart_window_seconds == 0 {
+            600
+        } else {
+            s.restart_window_seconds
+        },
     })
 }
 
@@ -156,20 +214,38 @@ impl ServerApi {
     }
 
     /// Refuses a name or port already used by another server of the node.
-    async fn check_clashes(&self, node_id: i64, except: Option<i64>, spec: &ValidSpec) -> ApiResult<()> {
-        let others = servers::Entity::find().filter(servers::Column::NodeId.eq(node_id)).all(&self.ctx.db).await?;
+    async fn check_clashes(
+        &self,
+        node_id: i64,
+        except: Option<i64>,
+        spec: &ValidSpec,
+    ) -> ApiResult<()> {
+        let others = servers::Entity::find()
+            .filter(servers::Column::NodeId.eq(node_id))
+            .all(&self.ctx.db)
+            .await?;
         let mine = ports(spec.arma3.game_port, spec.rcon_port);
         for o in others.iter().filter(|o| Some(o.id) != except) {
             if o.name == spec.name {
-                return Err(ApiError::AlreadyExists(format!("server.name: {:?} already exists on node {node_id}", spec.name)));
+                return Err(ApiError::AlreadyExists(format!(
+                    "server.name: {:?} already exists on node {node_id}",
+                    spec.name
+                )));
             }
             for (a0, a1) in &mine {
                 for (b0, b1) in ports(o.game_port, o.rcon_port) {
                     if *a0 <= b1 && b0 <= *a1 {
-                        let field = if *a0 == *a1 && spec.rcon_port == *a0 { "server.rcon_port" } else { "server.arma3.game_port" };
+                        let field = if *a0 == *a1 && spec.rcon_port == *a0 {
+                            "server.rcon_port"
+                        } else {
+                            "server.arma3.game_port"
+                        };
                         return Err(ApiError::invalid(
                             field,
-                            format!("ports {a0}-{a1} clash with server {} ({:?}) using {b0}-{b1} on the same node", o.id, o.name),
+                            format!(
+                                "ports {a0}-{a1} clash with server {} ({:?}) using {b0}-{b1} on the same node",
+                                o.id, o.name
+                            ),
                         ));
                     }
                 }
@@ -187,17 +263,27 @@ impl ServerApi {
     }
 
     async fn create(&self, caller: &Caller, r: pb::CreateServerRequest) -> ApiResult<pb::Server> {
-        let s = r.server.ok_or_else(|| ApiError::invalid("server", "is required"))?;
+        let s = r
+            .server
+            .ok_or_else(|| ApiError::invalid("server", "is required"))?;
         if s.node_id == 0 {
             return Err(ApiError::invalid("server.node_id", "is required"));
         }
         nodes::Entity::find_by_id(s.node_id)
             .one(&self.ctx.db)
             .await?
-            .ok_or_else(|| ApiError::invalid("server.node_id", format!("node {} does not exist", s.node_id)))?;
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "server.node_id",
+                    format!("node {} does not exist", s.node_id),
+                )
+            })?;
         let spec = validate(&s)?;
         if spec.rcon_port != 0 && r.rcon_password.is_empty() {
-            return Err(ApiError::invalid("rcon_password", "is required when rcon_port is set"));
+            return Err(ApiError::invalid(
+                "rcon_password",
+                "is required when rcon_port is set",
+            ));
         }
         check_password(&r.rcon_password)?;
         self.check_clashes(s.node_id, None, &spec).await?;
@@ -225,7 +311,16 @@ impl ServerApi {
         }
         .insert(&self.ctx.db)
         .await?;
-        events::record(&self.ctx, Some(row.id), Some(row.node_id), "spec", &format!("server {:?} created", row.name), BTreeMap::new(), &caller.username).await;
+        events::record(
+            &self.ctx,
+            Some(row.id),
+            Some(row.node_id),
+            "spec",
+            &format!("server {:?} created", row.name),
+            BTreeMap::new(),
+            &caller.username,
+        )
+        .await;
         self.push_spec(&row).await;
         Ok(self.to_proto(&row))
     }
@@ -234,7 +329,10 @@ impl ServerApi {
         let row = self.get_row(r.id).await?;
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
         if mask.is_empty() {
-            return Err(ApiError::invalid("update_mask", "must name at least one field"));
+            return Err(ApiError::invalid(
+                "update_mask",
+                "must name at least one field",
+            ));
         }
         let patch = r.server.unwrap_or_default();
         let mut merged = self.to_proto(&row);
@@ -250,7 +348,9 @@ impl ServerApi {
                 "arma3.game_port" => arma.game_port = new_arma.game_port,
                 "arma3.profiles_dir" => arma.profiles_dir = new_arma.profiles_dir.clone(),
                 "arma3.config_path" => arma.config_path = new_arma.config_path.clone(),
-                "arma3.basic_config_path" => arma.basic_config_path = new_arma.basic_config_path.clone(),
+                "arma3.basic_config_path" => {
+                    arma.basic_config_path = new_arma.basic_config_path.clone()
+                }
                 "arma3.mods" => arma.mods = new_arma.mods.clone(),
                 "arma3.server_mods" => arma.server_mods = new_arma.server_mods.clone(),
                 "arma3.extra_args" => arma.extra_args = new_arma.extra_args.clone(),
@@ -259,14 +359,24 @@ impl ServerApi {
                 "rcon_password" => password = r.rcon_password.clone(),
                 "auto_restart" => merged.auto_restart = patch.auto_restart,
                 "max_restarts" => merged.max_restarts = patch.max_restarts,
-                "restart_window_seconds" => merged.restart_window_seconds = patch.restart_window_seconds,
-                other => return Err(ApiError::invalid("update_mask", format!("field {other:?} cannot be updated"))),
+                "restart_window_seconds" => {
+                    merged.restart_window_seconds = patch.restart_window_seconds
+                }
+                other => {
+                    return Err(ApiError::invalid(
+                        "update_mask",
+                        format!("field {other:?} cannot be updated"),
+                    ));
+                }
             }
         }
         merged.arma3 = Some(arma);
         let spec = validate(&merged)?;
         if spec.rcon_port != 0 && password.is_empty() {
-            return Err(ApiError::invalid("rcon_password", "is required when rcon_port is set"));
+            return Err(ApiError::invalid(
+                "rcon_password",
+                "is required when rcon_port is set",
+            ));
         }
         check_password(&password)?;
         self.check_clashes(row.node_id, Some(row.id), &spec).await?;
@@ -284,7 +394,16 @@ impl ServerApi {
         active.updated_at = Set(Utc::now());
         let row = active.update(&self.ctx.db).await?;
         let attrs = BTreeMap::from([("fields".to_owned(), mask.join(","))]);
-        events::record(&self.ctx, Some(row.id), Some(row.node_id), "spec", &format!("server {:?} changed", row.name), attrs, &caller.username).await;
+        events::record(
+            &self.ctx,
+            Some(row.id),
+            Some(row.node_id),
+            "spec",
+            &format!("server {:?} changed", row.name),
+            attrs,
+            &caller.username,
+        )
+        .await;
         self.push_spec(&row).await;
         Ok(self.to_proto(&row))
     }
@@ -299,19 +418,35 @@ impl ServerApi {
         }
         if self.ctx.agents.is_online(row.node_id) {
             let action = pb::agent_command::Action::Remove(pb::ServerRef { server_id: id });
-            let result = self.ctx.agents.send(row.node_id, &caller.username, action).await.map_err(map_command_error)?;
+            let result = self
+                .ctx
+                .agents
+                .send(row.node_id, &caller.username, action)
+                .await
+                .map_err(map_command_error)?;
             if !result.ok {
                 return Err(map_result_error(&result));
             }
         }
         servers::Entity::delete_by_id(id).exec(&self.ctx.db).await?;
-        events::record(&self.ctx, Some(id), Some(row.node_id), "spec", &format!("server {:?} deleted", row.name), BTreeMap::new(), &caller.username).await;
+        events::record(
+            &self.ctx,
+            Some(id),
+            Some(row.node_id),
+            "spec",
+            &format!("server {:?} deleted", row.name),
+            BTreeMap::new(),
+            &caller.username,
+        )
+        .await;
         Ok(())
     }
 
     async fn list(&self, r: pb::ListServersRequest) -> ApiResult<pb::ListServersResponse> {
         let p = page::parse(r.page_size, &r.page_token)?;
-        let mut q = servers::Entity::find().order_by_asc(servers::Column::Id).limit(p.size);
+        let mut q = servers::Entity::find()
+            .order_by_asc(servers::Column::Id)
+            .limit(p.size);
         if let Some(after) = p.after {
             q = q.filter(servers::Column::Id.gt(after));
         }
@@ -319,7 +454,8 @@ impl ServerApi {
             q = q.filter(servers::Column::NodeId.eq(r.node_id));
         }
         if r.status != 0 {
-            let status = pb::ServerStatus::try_from(r.status).map_err(|_| ApiError::invalid("status", "unknown status"))?;
+            let status = pb::ServerStatus::try_from(r.status)
+                .map_err(|_| ApiError::invalid("status", "unknown status"))?;
             q = q.filter(servers::Column::Status.eq(convert::status_str(status)));
         }
         let rows = q.all(&self.ctx.db).await?;
@@ -332,7 +468,9 @@ impl ServerApi {
     /// Routes a power action to the owning agent and returns the server as the agent left it.
     async fn power(&self, caller: &Caller, id: i64, verb: &str) -> ApiResult<pb::Server> {
         let row = self.get_row(id).await?;
-        let node = nodes::Entity::find_by_id(row.node_id).one(&self.ctx.db).await?;
+        let node = nodes::Entity::find_by_id(row.node_id)
+            .one(&self.ctx.db)
+            .await?;
         let node_name = node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
         if !self.ctx.agents.is_online(row.node_id) {
             let seen = node
@@ -352,8 +490,22 @@ impl ServerApi {
             _ => pb::agent_command::Action::Kill(target),
         };
         let attrs = BTreeMap::from([("action".to_owned(), verb.to_owned())]);
-        events::record(&self.ctx, Some(id), Some(row.node_id), "power", &format!("{verb} requested by {}", caller.username), attrs, &caller.username).await;
-        let result = self.ctx.agents.send(row.node_id, &caller.username, action).await.map_err(map_command_error)?;
+        events::record(
+            &self.ctx,
+            Some(id),
+            Some(row.node_id),
+            "power",
+            &format!("{verb} requested by {}", caller.username),
+            attrs,
+            &caller.username,
+        )
+        .await;
+        let result = self
+            .ctx
+            .agents
+            .send(row.node_id, &caller.username, action)
+            .await
+            .map_err(map_command_error)?;
         if !result.ok {
             return Err(map_result_error(&result));
         }
@@ -370,10 +522,16 @@ impl ServerApi {
 
 fn check_password(pw: &str) -> ApiResult<()> {
     if pw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid("rcon_password", "must not contain spaces or control characters"));
+        return Err(ApiError::invalid(
+            "rcon_password",
+            "must not contain spaces or control characters",
+        ));
     }
     if pw.len() > 128 {
-        return Err(ApiError::invalid("rcon_password", "must be at most 128 bytes"));
+        return Err(ApiError::invalid(
+            "rcon_password",
+            "must be at most 128 bytes",
+        ));
     }
     Ok(())
 }
@@ -401,51 +559,86 @@ fn map_result_error(r: &pb::CommandResult) -> ApiError {
 
 #[tonic::async_trait]
 impl ServerService for ServerApi {
-    async fn create_server(&self, req: Request<pb::CreateServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn create_server(
+        &self,
+        req: Request<pb::CreateServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Admin).await?;
         Ok(Response::new(self.create(&caller, req.into_inner()).await?))
     }
 
-    async fn get_server(&self, req: Request<pb::GetServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn get_server(
+        &self,
+        req: Request<pb::GetServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         let row = self.get_row(req.get_ref().id).await?;
         Ok(Response::new(self.to_proto(&row)))
     }
 
-    async fn list_servers(&self, req: Request<pb::ListServersRequest>) -> Result<Response<pb::ListServersResponse>, Status> {
+    async fn list_servers(
+        &self,
+        req: Request<pb::ListServersRequest>,
+    ) -> Result<Response<pb::ListServersResponse>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         Ok(Response::new(self.list(req.into_inner()).await?))
     }
 
-    async fn update_server(&self, req: Request<pb::UpdateServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn update_server(
+        &self,
+        req: Request<pb::UpdateServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Admin).await?;
         Ok(Response::new(self.update(&caller, req.into_inner()).await?))
     }
 
-    async fn delete_server(&self, req: Request<pb::DeleteServerRequest>) -> Result<Response<pb::DeleteServerResponse>, Status> {
+    async fn delete_server(
+        &self,
+        req: Request<pb::DeleteServerRequest>,
+    ) -> Result<Response<pb::DeleteServerResponse>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Admin).await?;
         self.delete(&caller, req.get_ref().id).await?;
         Ok(Response::new(pb::DeleteServerResponse {}))
     }
 
-    async fn start_server(&self, req: Request<pb::StartServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn start_server(
+        &self,
+        req: Request<pb::StartServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Operator).await?;
-        Ok(Response::new(self.power(&caller, req.get_ref().id, "start").await?))
+        Ok(Response::new(
+            self.power(&caller, req.get_ref().id, "start").await?,
+        ))
     }
 
-    async fn stop_server(&self, req: Request<pb::StopServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn stop_server(
+        &self,
+        req: Request<pb::StopServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Operator).await?;
-        Ok(Response::new(self.power(&caller, req.get_ref().id, "stop").await?))
+        Ok(Response::new(
+            self.power(&caller, req.get_ref().id, "stop").await?,
+        ))
     }
 
-    async fn restart_server(&self, req: Request<pb::RestartServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn restart_server(
+        &self,
+        req: Request<pb::RestartServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Operator).await?;
-        Ok(Response::new(self.power(&caller, req.get_ref().id, "restart").await?))
+        Ok(Response::new(
+            self.power(&caller, req.get_ref().id, "restart").await?,
+        ))
     }
 
-    async fn kill_server(&self, req: Request<pb::KillServerRequest>) -> Result<Response<pb::Server>, Status> {
+    async fn kill_server(
+        &self,
+        req: Request<pb::KillServerRequest>,
+    ) -> Result<Response<pb::Server>, Status> {
         let caller = self.ctx.auth.require(&req, Role::Operator).await?;
-        Ok(Response::new(self.power(&caller, req.get_ref().id, "kill").await?))
+        Ok(Response::new(
+            self.power(&caller, req.get_ref().id, "kill").await?,
+        ))
     }
 }
 
@@ -458,7 +651,10 @@ mod tests {
             node_id: 1,
             name: "main".into(),
             executable_path: "/srv/arma3/arma3server_x64".into(),
-            arma3: Some(pb::Arma3Settings { game_port: 2302, ..Default::default() }),
+            arma3: Some(pb::Arma3Settings {
+                game_port: 2302,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -485,21 +681,46 @@ mod tests {
         assert_eq!(field_of(validate(&s).expect_err("name")), "server.name");
         let mut s = base();
         s.executable_path = "relative/arma".into();
-        assert_eq!(field_of(validate(&s).expect_err("path")), "server.executable_path");
+        assert_eq!(
+            field_of(validate(&s).expect_err("path")),
+            "server.executable_path"
+        );
         let mut s = base();
-        s.arma3 = Some(pb::Arma3Settings { game_port: 80, ..Default::default() });
-        assert_eq!(field_of(validate(&s).expect_err("port")), "server.arma3.game_port");
+        s.arma3 = Some(pb::Arma3Settings {
+            game_port: 80,
+            ..Default::default()
+        });
+        assert_eq!(
+            field_of(validate(&s).expect_err("port")),
+            "server.arma3.game_port"
+        );
         let mut s = base();
         s.rcon_port = 2304;
-        assert_eq!(field_of(validate(&s).expect_err("rcon in game range")), "server.rcon_port");
+        assert_eq!(
+            field_of(validate(&s).expect_err("rcon in game range")),
+            "server.rcon_port"
+        );
         let mut s = base();
         s.rcon_port = 70000;
-        assert_eq!(field_of(validate(&s).expect_err("rcon range")), "server.rcon_port");
+        assert_eq!(
+            field_of(validate(&s).expect_err("rcon range")),
+            "server.rcon_port"
+        );
         let mut s = base();
         s.game_type = "minecraft".into();
-        assert_eq!(field_of(validate(&s).expect_err("game type")), "server.game_type");
+        assert_eq!(
+            field_of(validate(&s).expect_err("game type")),
+            "server.game_type"
+        );
         let mut s = base();
-        s.arma3 = Some(pb::Arma3Settings { game_port: 2302, profiles_dir: "x".into(), ..Default::default() });
-        assert_eq!(field_of(validate(&s).expect_err("profiles")), "server.arma3.profiles_dir");
+        s.arma3 = Some(pb::Arma3Settings {
+            game_port: 2302,
+            profiles_dir: "x".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            field_of(validate(&s).expect_err("profiles")),
+            "server.arma3.profiles_dir"
+        );
     }
 }

@@ -42,13 +42,21 @@ impl Authenticator {
 
     /// Authenticates a bare token (the WebSocket passes it as a query parameter).
     pub async fn authenticate_token(&self, token: &str) -> ApiResult<Caller> {
-        let (user_id, _) = self.keys.verify(token).map_err(|e| ApiError::Unauthenticated(e.0))?;
+        let (user_id, _) = self
+            .keys
+            .verify(token)
+            .map_err(|e| ApiError::Unauthenticated(e.0))?;
         let user = users::Entity::find_by_id(user_id)
             .one(&self.db)
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("the token's user no longer exists".into()))?;
-        let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal(format!("user {} has bad role", user.id)))?;
-        Ok(Caller { user_id: user.id, username: user.username, role })
+        let role = Role::parse(&user.role)
+            .ok_or_else(|| ApiError::Internal(format!("user {} has bad role", user.id)))?;
+        Ok(Caller {
+            user_id: user.id,
+            username: user.username,
+            role,
+        })
     }
 
     /// Authenticates a request and requires at least `min` role.
@@ -69,15 +77,18 @@ impl Authenticator {
 
 /// The bearer token of a request.
 pub fn bearer<T>(req: &Request<T>) -> ApiResult<&str> {
-    let value = req
-        .metadata()
-        .get("authorization")
-        .ok_or_else(|| ApiError::Unauthenticated("missing authorization metadata (Bearer token)".into()))?;
-    let value = value.to_str().map_err(|_| ApiError::Unauthenticated("authorization is not ASCII".into()))?;
+    let value = req.metadata().get("authorization").ok_or_else(|| {
+        ApiError::Unauthenticated("missing authorization metadata (Bearer token)".into())
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("authorization is not ASCII".into()))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::Unauthenticated("authorization must be \"Bearer <token>\"".into()))?;
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("authorization must be \"Bearer <token>\"".into())
+        })?;
     Ok(token.trim())
 }
 

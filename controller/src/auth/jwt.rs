@@ -50,11 +50,21 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(Self { encoding, decoding, validation, ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900) })
+        Ok(Self {
+            encoding,
+            decoding,
+            validation,
+            ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900),
+        })
     }
 
     /// Issues a token for a user; returns it with its expiry.
-    pub fn issue(&self, user_id: i64, username: &str, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), TokenError> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), TokenError> {
         let exp = now + chrono::Duration::seconds(self.ttl_seconds);
         let claims = Claims {
             sub: user_id.to_string(),
@@ -73,7 +83,11 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<(i64, Claims), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| TokenError(format!("invalid access token: {e}")))?;
-        let id = data.claims.sub.parse::<i64>().map_err(|_| TokenError("invalid access token: bad subject".into()))?;
+        let id = data
+            .claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| TokenError("invalid access token: bad subject".into()))?;
         Ok((id, data.claims))
     }
 }
@@ -101,7 +115,9 @@ mod tests {
     #[test]
     fn expired_forged_and_alg_none_are_refused() {
         let k = keys();
-        let (t, _) = k.issue(7, "alice", Utc::now() - chrono::Duration::hours(1)).expect("issue");
+        let (t, _) = k
+            .issue(7, "alice", Utc::now() - chrono::Duration::hours(1))
+            .expect("issue");
         assert!(k.verify(&t).is_err(), "expired");
         let other = JwtKeys::new(b"ffffffffffffffffffffffffffffffff", 900).expect("keys");
         let (t, _) = other.issue(7, "alice", Utc::now()).expect("issue");
@@ -113,6 +129,9 @@ mod tests {
         );
         assert!(k.verify(&format!("{header}.{body}.")).is_err(), "alg none");
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
-        assert!(k.verify(&format!("{header}.{body}.AAAA")).is_err(), "other alg");
+        assert!(
+            k.verify(&format!("{header}.{body}.AAAA")).is_err(),
+            "other alg"
+        );
     }
 }

@@ -13,13 +13,18 @@ fn hasher() -> Result<Argon2<'static>, String> {
 
 /// Hashes `password` to a PHC string with a random salt. CPU-heavy: call from `spawn_blocking`.
 pub fn hash(password: &str) -> Result<String, String> {
-    hasher()?.hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+    hasher()?
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `password` matches the PHC string `stored`. A malformed `stored` never matches.
 /// CPU-heavy: call from `spawn_blocking`.
 pub fn verify(password: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
     match hasher() {
         Ok(h) => h.verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
@@ -28,12 +33,16 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// Hashes on the blocking pool.
 pub async fn hash_async(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// Verifies on the blocking pool.
 pub async fn verify_async(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &stored)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify(&password, &stored))
+        .await
+        .unwrap_or(false)
 }
 
 /// Checks a new password's strength; the error names what is wrong.

@@ -18,13 +18,21 @@ impl LoginLimiter {
     pub fn new(per_minute: u32) -> Self {
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(n);
-        Self { by_user: RateLimiter::keyed(quota), by_addr: RateLimiter::keyed(quota), clock: DefaultClock::default() }
+        Self {
+            by_user: RateLimiter::keyed(quota),
+            by_addr: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        }
     }
 
     /// Counts an attempt; `Err(seconds)` says how long to wait when a limit is hit.
     pub fn check(&self, username: &str, addr: Option<IpAddr>) -> Result<(), u64> {
-        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(self.clock.now()).as_secs().max(1);
-        self.by_user.check_key(&username.to_lowercase()).map_err(wait)?;
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until.wait_time_from(self.clock.now()).as_secs().max(1)
+        };
+        self.by_user
+            .check_key(&username.to_lowercase())
+            .map_err(wait)?;
         if let Some(addr) = addr {
             self.by_addr.check_key(&addr).map_err(wait)?;
         }

@@ -33,7 +33,8 @@ pub async fn issue(
     now: DateTime<Utc>,
 ) -> ApiResult<(String, DateTime<Utc>)> {
     let token = random_token("lgr_");
-    let expires = now + chrono::Duration::seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2));
+    let expires =
+        now + chrono::Duration::seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2));
     refresh_tokens::ActiveModel {
         user_id: Set(user_id),
         token_hash: Set(hash_token(&token)),
@@ -50,7 +51,11 @@ pub async fn issue(
 }
 
 /// Spends `token`: returns its row if it was valid and unused. A reused token revokes its family.
-pub async fn spend(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -> ApiResult<refresh_tokens::Model> {
+pub async fn spend(
+    db: &impl ConnectionTrait,
+    token: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<refresh_tokens::Model> {
     let invalid = || ApiError::Unauthenticated("invalid refresh token".into());
     let row = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(hash_token(token)))
@@ -72,7 +77,10 @@ pub async fn spend(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -
         .await?;
     if res.rows_affected != 1 {
         revoke_family(db, &row.family_id, now).await?;
-        tracing::warn!(user_id = row.user_id, "refresh token reuse detected; family revoked");
+        tracing::warn!(
+            user_id = row.user_id,
+            "refresh token reuse detected; family revoked"
+        );
         return Err(ApiError::Unauthenticated(
             "refresh token already used; every session of this login was revoked".into(),
         ));
@@ -81,7 +89,11 @@ pub async fn spend(db: &impl ConnectionTrait, token: &str, now: DateTime<Utc>) -
 }
 
 /// Revokes every token of a family.
-pub async fn revoke_family(db: &impl ConnectionTrait, family: &str, now: DateTime<Utc>) -> ApiResult<()> {
+pub async fn revoke_family(
+    db: &impl ConnectionTrait,
+    family: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
         .filter(refresh_tokens::Column::FamilyId.eq(family))
@@ -92,7 +104,11 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family: &str, now: DateTim
 }
 
 /// Revokes every token of a user.
-pub async fn revoke_user(db: &impl ConnectionTrait, user_id: i64, now: DateTime<Utc>) -> ApiResult<()> {
+pub async fn revoke_user(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
         .filter(refresh_tokens::Column::UserId.eq(user_id))

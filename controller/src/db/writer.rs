@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use languard_proto::v1 as pb;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -65,7 +65,12 @@ pub fn spawn(
     (WriterHandle { tx }, run(db, hub, rx, shutdown))
 }
 
-async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<WriteOp>, shutdown: CancellationToken) {
+async fn run(
+    db: DatabaseConnection,
+    hub: Hub,
+    mut rx: mpsc::Receiver<WriteOp>,
+    shutdown: CancellationToken,
+) {
     let mut acked: HashMap<i64, u64> = HashMap::new();
     loop {
         let first = tokio::select! {
@@ -89,7 +94,10 @@ async fn run(db: DatabaseConnection, hub: Hub, mut rx: mpsc::Receiver<WriteOp>, 
         rest.push(op);
     }
     if !rest.is_empty() {
-        tracing::info!(ops = rest.len(), "writer flushing queued work before shutdown");
+        tracing::info!(
+            ops = rest.len(),
+            "writer flushing queued work before shutdown"
+        );
         write_batch(&db, &hub, &mut acked, rest).await;
     }
     tracing::info!("writer stopped");
@@ -102,7 +110,12 @@ struct Published {
     payload: HubPayload,
 }
 
-async fn write_batch(db: &DatabaseConnection, hub: &Hub, acked: &mut HashMap<i64, u64>, batch: Vec<WriteOp>) {
+async fn write_batch(
+    db: &DatabaseConnection,
+    hub: &Hub,
+    acked: &mut HashMap<i64, u64>,
+    batch: Vec<WriteOp>,
+) {
     let mut replies = Vec::new();
     let mut publish = Vec::new();
     let result: Result<(), DbErr> = async {
@@ -113,7 +126,11 @@ async fn write_batch(db: &DatabaseConnection, hub: &Hub, acked: &mut HashMap<i64
                 WriteOp::Touch { node_id, at } => {
                     touches.insert(node_id, at);
                 }
-                WriteOp::Events { node_id, events, reply } => {
+                WriteOp::Events {
+                    node_id,
+                    events,
+                    reply,
+                } => {
                     let mark = apply_events(&txn, acked, node_id, events, &mut publish).await?;
                     replies.push((reply, mark));
                 }
@@ -160,7 +177,8 @@ async fn apply_events(
         Some(m) => *m,
         None => {
             let node = nodes::Entity::find_by_id(node_id).one(txn).await?;
-            node.map(|n| u64::try_from(n.acked_seq).unwrap_or(0)).unwrap_or(0)
+            node.map(|n| u64::try_from(n.acked_seq).unwrap_or(0))
+                .unwrap_or(0)
         }
     };
     let start = mark;
@@ -169,7 +187,11 @@ async fn apply_events(
             continue;
         }
         mark = ev.seq;
-        let ts = ev.time.as_ref().and_then(convert::from_timestamp).unwrap_or_else(Utc::now);
+        let ts = ev
+            .time
+            .as_ref()
+            .and_then(convert::from_timestamp)
+            .unwrap_or_else(Utc::now);
         match ev.body {
             Some(pb::agent_event::Body::Status(sc)) => {
                 apply_status(txn, node_id, ev.server_id, ts, sc, publish).await?;
@@ -179,7 +201,10 @@ async fn apply_events(
     }
     if mark > start {
         nodes::Entity::update_many()
-            .col_expr(nodes::Column::AckedSeq, Expr::value(i64::try_from(mark).unwrap_or(i64::MAX)))
+            .col_expr(
+                nodes::Column::AckedSeq,
+                Expr::value(i64::try_from(mark).unwrap_or(i64::MAX)),
+            )
             .filter(nodes::Column::Id.eq(node_id))
             .exec(txn)
             .await?;
@@ -202,14 +227,21 @@ async fn apply_status(
     let res = servers::Entity::update_many()
         .col_expr(servers::Column::Status, Expr::value(status))
         .col_expr(servers::Column::Pid, Expr::value(sc.pid))
-        .col_expr(servers::Column::StartedAt, Expr::value(sc.started_time.as_ref().and_then(convert::from_timestamp)))
+        .col_expr(
+            servers::Column::StartedAt,
+            Expr::value(sc.started_time.as_ref().and_then(convert::from_timestamp)),
+        )
         .col_expr(servers::Column::RestartCount, Expr::value(sc.restart_count))
         .filter(servers::Column::Id.eq(server_id))
         .filter(servers::Column::NodeId.eq(node_id))
         .exec(txn)
         .await?;
     if res.rows_affected == 0 {
-        tracing::warn!(node_id, server_id, "status for a server this node does not own; skipped");
+        tracing::warn!(
+            node_id,
+            server_id,
+            "status for a server this node does not own; skipped"
+        );
         return Ok(());
     }
     let mut attrs = BTreeMap::from([
@@ -230,7 +262,11 @@ async fn apply_status(
         attrs.insert("last_log_lines".into(), sc.last_log_lines.join("\n"));
     }
     let message = format!("{previous} → {status}: {}", sc.reason);
-    let actor = if sc.actor.is_empty() { "agent".to_owned() } else { sc.actor.clone() };
+    let actor = if sc.actor.is_empty() {
+        "agent".to_owned()
+    } else {
+        sc.actor.clone()
+    };
     let row = server_events::ActiveModel {
         server_id: Set(Some(server_id)),
         node_id: Set(Some(node_id)),
@@ -258,7 +294,13 @@ async fn apply_status(
         server_id,
         node_id,
         ts,
-        payload: HubPayload::Event(EventData { id: row.id, event_type: "status".into(), message, attributes: attrs, actor }),
+        payload: HubPayload::Event(EventData {
+            id: row.id,
+            event_type: "status".into(),
+            message,
+            attributes: attrs,
+            actor,
+        }),
     });
     Ok(())
 }

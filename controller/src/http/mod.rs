@@ -39,15 +39,21 @@ pub async fn router(ctx: Ctx, agent_api: AgentApi) -> Result<Router, RouterError
     health.set_serving::<AuthServiceServer<AuthApi>>().await;
     health.set_serving::<ServerServiceServer<ServerApi>>().await;
     health.set_serving::<AgentServiceServer<AgentApi>>().await;
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(languard_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1().map_err(|e| RouterError(e.to_string()))?;
-    let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| RouterError(e.to_string()))?;
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| RouterError(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| RouterError(e.to_string()))?;
 
     let mut routes = tonic::service::Routes::builder();
     routes
@@ -79,7 +85,10 @@ async fn healthz() -> &'static str {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST, Method::OPTIONS])

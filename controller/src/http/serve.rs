@@ -29,7 +29,10 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(TlsError(format!("{}: no certificate found", cert.display())));
+        return Err(TlsError(format!(
+            "{}: no certificate found",
+            cert.display()
+        )));
     }
     let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
         .map_err(|e| TlsError(format!("{}: {e}", key.display())))?
@@ -74,11 +77,15 @@ pub async fn serve(
         conns.spawn(
             async move {
                 match tls {
-                    Some(acceptor) => match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => serve_conn(TokioIo::new(s), peer, router, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
-                        Err(_) => tracing::debug!("tls handshake timed out"),
-                    },
+                    Some(acceptor) => {
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => serve_conn(TokioIo::new(s), peer, router, shutdown).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
+                            Err(_) => tracing::debug!("tls handshake timed out"),
+                        }
+                    }
                     None => serve_conn(TokioIo::new(stream), peer, router, shutdown).await,
                 }
             }
@@ -87,18 +94,26 @@ pub async fn serve(
     }
     conns.close();
     if tokio::time::timeout(grace, conns.wait()).await.is_err() {
-        tracing::warn!(open = conns.len(), "grace period over; dropping open connections");
+        tracing::warn!(
+            open = conns.len(),
+            "grace period over; dropping open connections"
+        );
     }
 }
 
-async fn serve_conn<I>(io: TokioIo<I>, peer: SocketAddr, router: Router, shutdown: CancellationToken)
-where
+async fn serve_conn<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(req.map(axum::body::Body::new))
-    });
+    let service =
+        hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req.map(axum::body::Body::new))
+        });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);

@@ -41,12 +41,19 @@ struct ClientMessage {
 }
 
 /// The upgrade handler.
-pub async fn handler(ws: WebSocketUpgrade, Query(q): Query<WsQuery>, State(ctx): State<Ctx>) -> Response {
+pub async fn handler(
+    ws: WebSocketUpgrade,
+    Query(q): Query<WsQuery>,
+    State(ctx): State<Ctx>,
+) -> Response {
     ws.on_upgrade(move |socket| run(socket, q, ctx))
 }
 
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
 }
 
 /// Which servers a client wants: `None` means all.
@@ -64,7 +71,9 @@ impl Subscription {
 async fn run(mut socket: WebSocket, q: WsQuery, ctx: Ctx) {
     let caller = match q.token.as_deref() {
         Some(t) if !t.is_empty() => ctx.auth.authenticate_token(t).await,
-        _ => Err(crate::error::ApiError::Unauthenticated("missing token".into())),
+        _ => Err(crate::error::ApiError::Unauthenticated(
+            "missing token".into(),
+        )),
     };
     let caller = match caller {
         Ok(c) => c,
@@ -82,7 +91,11 @@ async fn run(mut socket: WebSocket, q: WsQuery, ctx: Ctx) {
         "server_id": q.server_id.unwrap_or(0),
         "data": { "user": caller.username, "role": caller.role.as_str() },
     });
-    if sink.send(Message::Text(hello.to_string().into())).await.is_err() {
+    if sink
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     tracing::debug!(user = %caller.username, server_id = ?q.server_id, "websocket client connected");
@@ -123,7 +136,11 @@ async fn run(mut socket: WebSocket, q: WsQuery, ctx: Ctx) {
                 Ok(Err(_)) => break,
                 Err(_) => {
                     tracing::info!(user = %caller.username, "websocket client too slow; disconnecting");
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(1008, "too slow"))).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        sink.send(close(1008, "too slow")),
+                    )
+                    .await;
                     break;
                 }
             }

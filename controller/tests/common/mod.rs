@@ -1,0 +1,428 @@
+//! Test harness: starts the real `languard-controller` and `languard-agent` binaries on
+//! `127.0.0.1:0` with temp data dirs, on SQLite or (with `LANGUARD_TEST_DB=postgres`) on a fresh
+//! PostgreSQL database per controller, and talks to them as users and agents would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use languard_proto::v1 as pb;
+use pb::auth_service_client::AuthServiceClient;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+/// The directory holding the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_languard-controller"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn controller_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_languard-controller"))
+}
+
+pub fn agent_bin() -> PathBuf {
+    let p = bin_dir().join("languard-agent");
+    assert!(
+        p.exists(),
+        "{} missing: run the tests with `cargo nextest run --workspace` (or build the workspace first)",
+        p.display()
+    );
+    p
+}
+
+/// A path named `arma3server_x64` that runs the Arma 3 test double (the controller binary is
+/// multi-call).
+pub fn fake_arma(dir: &Path) -> PathBuf {
+    let link = dir.join("arma3server_x64");
+    if !link.exists() {
+        std::os::unix::fs::symlink(controller_bin(), &link).unwrap();
+    }
+    link
+}
+
+/// A database for one controller.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new(data_dir: &Path) -> TestDb {
+        match std::env::var("LANGUARD_TEST_DB").as_deref() {
+            Ok("postgres") => {
+                let base = std::env::var("LANGUARD_TEST_PG_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+                let name = format!("languard_test_{:016x}", rand::random::<u64>());
+                let admin = sea_orm::Database::connect(format!("{base}/test"))
+                    .await
+                    .expect("connect to PostgreSQL database test");
+                use sea_orm::ConnectionTrait;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                TestDb {
+                    url: format!("{base}/{name}"),
+                }
+            }
+            _ => TestDb {
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("languard.db").display()
+                ),
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+}
+
+/// A running controller process.
+pub struct Controller {
+    child: Option<Child>,
+    pub addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    pub db_url: String,
+    _tmp: Option<tempfile::TempDir>,
+    extra: Vec<(String, String)>,
+}
+
+impl Controller {
+    pub async fn start() -> Controller {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a controller with extra `LANGUARD_*` environment settings.
+    pub async fn start_with(env: &[(&str, &str)]) -> Controller {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let db = TestDb::new(&data_dir).await;
+        let extra: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut c = Controller {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            data_dir,
+            db_url: db.url,
+            _tmp: Some(tmp),
+            extra,
+        };
+        c.spawn("127.0.0.1:0").await;
+        c
+    }
+
+    async fn spawn(&mut self, listen: &str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join("controller.log"))
+            .unwrap();
+        let mut cmd = Command::new(controller_bin());
+        cmd.arg("--listen")
+            .arg(listen)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--database-url")
+            .arg(&self.db_url)
+            .env("LANGUARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("LANGUARD_JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", "info,sea_orm_migration=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn controller");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Some(a) = l.strip_prefix("languard-controller listening on ") {
+                    return a.trim().to_owned();
+                }
+            }
+            panic!("controller exited before listening; log:\n{}", self.log());
+        })
+        .await
+        .expect("controller did not start within 60 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.addr = line.parse().unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("controller.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to controller")
+    }
+
+    /// SIGKILL, like a crash.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.ok();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status success.
+    pub async fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let pid = nix::unistd::Pid::from_raw(c.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), c.wait())
+            .await
+            .expect("controller did not stop")
+            .unwrap()
+            .success()
+    }
+
+    /// Starts again on the same address, data dir and database.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let listen = self.addr.to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The port is free once the old process is gone.
+            if std::net::TcpListener::bind(&listen).is_ok() || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.spawn(&listen).await;
+    }
+
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<pb::LoginResponse, tonic::Status> {
+        let mut c = AuthServiceClient::new(self.channel().await);
+        c.login(pb::LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD)
+            .await
+            .expect("admin login")
+            .access_token
+    }
+
+    /// Creates a user with `role` and returns an access token for them.
+    pub async fn user_token(&self, name: &str, role: pb::Role) -> String {
+        let admin = self.admin_token().await;
+        let mut users = pb::user_service_client::UserServiceClient::new(self.channel().await);
+        users
+            .create_user(authed(
+                pb::CreateUserRequest {
+                    username: name.into(),
+                    password: "password-123".into(),
+                    role: role as i32,
+                },
+                &admin,
+            ))
+            .await
+            .expect("create user");
+        self.login(name, "password-123")
+            .await
+            .expect("user login")
+            .access_token
+    }
+
+    /// Creates a node and returns (id, token).
+    pub async fn create_node(&self, name: &str) -> (i64, String) {
+        let mut nodes = pb::node_service_client::NodeServiceClient::new(self.channel().await);
+        let r = nodes
+            .create_node(authed(
+                pb::CreateNodeRequest { name: name.into() },
+                &self.admin_token().await,
+            ))
+            .await
+            .expect("create node")
+            .into_inner();
+        (r.node.unwrap().id, r.token)
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// A request with `authorization: Bearer <token>`.
+pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+/// A running agent process.
+pub struct Agent {
+    child: Option<Child>,
+    pub state_dir: PathBuf,
+    controller_url: String,
+    token: String,
+}
+
+impl Agent {
+    pub async fn start(controller_url: &str, token: &str, state_dir: &Path) -> Agent {
+        let mut a = Agent {
+            child: None,
+            state_dir: state_dir.to_owned(),
+            controller_url: controller_url.into(),
+            token: token.into(),
+        };
+        a.spawn();
+        a
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.state_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state_dir.join("agent.log"))
+            .unwrap();
+        let child = Command::new(agent_bin())
+            .arg("--controller-url")
+            .arg(&self.controller_url)
+            .arg("--node-token")
+            .arg(&self.token)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--stop-timeout-seconds")
+            .arg("2")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn agent");
+        self.child = Some(child);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.ok();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.spawn();
+    }
+
+    /// Waits for the agent process to exit on its own (returns None on timeout).
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        tokio::time::timeout(limit, c.wait())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A server spec backed by the test double, with a safety exit so no process outlives the test.
+pub fn fake_server(node_id: i64, name: &str, dir: &Path, port: i32, extra: &[&str]) -> pb::Server {
+    let mut extra_args: Vec<String> = vec!["-fakeExitAfter=120".into()];
+    extra_args.extend(extra.iter().map(|s| s.to_string()));
+    pb::Server {
+        node_id,
+        name: name.into(),
+        game_type: "arma3".into(),
+        executable_path: fake_arma(dir).display().to_string(),
+        arma3: Some(pb::Arma3Settings {
+            game_port: port,
+            profiles_dir: dir.join(format!("profiles-{name}")).display().to_string(),
+            extra_args,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A free loopback UDP port base with room for the Arma port span.
+pub fn free_game_port() -> i32 {
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port() as i32;
+        if (1024..60000).contains(&p) {
+            return p;
+        }
+    }
+}
+
+/// Whether a process exists.
+pub fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}

