@@ -95,12 +95,12 @@ impl AgentConfig {
 
     /// Reads `node_token_file` into `node_token` when the token is not given directly.
     pub fn resolve_token(&mut self) -> Result<(), ConfigError> {
-        if self.node_token.is_empty() {
-            if let Some(path) = &self.node_token_file {
-                let t = std::fs::read_to_string(path)
-                    .map_err(|e| invalid("node_token_file", format!("{}: {e}", path.display())))?;
-                self.node_token = t.trim().to_owned();
-            }
+        if self.node_token.is_empty()
+            && let Some(path) = &self.node_token_file
+        {
+            let t = std::fs::read_to_string(path)
+                .map_err(|e| invalid("node_token_file", format!("{}: {e}", path.display())))?;
+            self.node_token = t.trim().to_owned();
         }
         Ok(())
     }
@@ -137,13 +137,13 @@ impl AgentConfig {
                 "must be between 1 and 3600",
             ));
         }
-        if let Some(ca) = &self.ca_cert {
-            if !ca.is_file() {
-                return Err(invalid(
-                    "ca_cert",
-                    format!("{} is not a readable file", ca.display()),
-                ));
-            }
+        if let Some(ca) = &self.ca_cert
+            && !ca.is_file()
+        {
+            return Err(invalid(
+                "ca_cert",
+                format!("{} is not a readable file", ca.display()),
+            ));
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be \"text\" or \"json\""));
@@ -186,6 +186,17 @@ mod tests {
             ..AgentConfig::default()
         };
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn the_shipped_example_parses_and_states_the_defaults() {
+        #[derive(Serialize)]
+        struct Over {
+            node_token: &'static str,
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+        let c = AgentConfig::load(Some(&path), &Over { node_token: "lgn_x" }).expect("example config");
+        assert_eq!(c, AgentConfig { node_token: "lgn_x".into(), ..AgentConfig::default() });
     }
 
     #[test]

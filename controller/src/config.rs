@@ -129,11 +129,10 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
-        if !self.database_url.is_empty()
-            && !(self.database_url.starts_with("sqlite:")
-                || self.database_url.starts_with("postgres://")
-                || self.database_url.starts_with("postgresql://"))
-        {
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| self.database_url.starts_with(p));
+        if !self.database_url.is_empty() && !known_scheme {
             return Err(invalid(
                 "database_url",
                 "must start with sqlite:, postgres:// or postgresql://",
@@ -252,6 +251,13 @@ mod tests {
         let c = Config::load(Some(&path), &Over { hub_capacity: 200 }).expect("load");
         assert_eq!(c.listen.port(), 6000);
         assert_eq!(c.hub_capacity, 200);
+    }
+
+    #[test]
+    fn the_shipped_example_parses_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/controller.example.toml");
+        let c = Config::load(Some(&path), &NoOverrides {}).expect("example config");
+        assert_eq!(c, Config::default());
     }
 
     #[test]

@@ -455,12 +455,10 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
         Err(e) => assert_ne!(e.code(), Code::Unavailable, "{e:?}"),
     }
     // Clean up every game server process this test started.
-    for pid in [started.pid] {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(started.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let list = servers
         .list_servers(authed(pb::ListServersRequest::default(), &admin))
         .await

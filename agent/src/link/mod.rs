@@ -52,10 +52,10 @@ impl Recent {
     }
 
     fn put(&mut self, r: pb::CommandResult) {
-        if self.results.len() >= Self::CAP {
-            if let Some(old) = self.order.pop_front() {
-                self.results.remove(&old);
-            }
+        if self.results.len() >= Self::CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.results.remove(&old);
         }
         self.order.push_back(r.request_id.clone());
         self.results.insert(r.request_id.clone(), r);

@@ -143,13 +143,7 @@ impl EventService for EventApi {
                     m = rx.recv() => m,
                 };
                 let item = match msg {
-                    Ok(m)
-                        if server_id == 0
-                            || m.server_id == server_id
-                            || (m.server_id == 0 && server_id == 0) =>
-                    {
-                        m.proto.clone()
-                    }
+                    Ok(m) if server_id == 0 || m.server_id == server_id => m.proto.clone(),
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
                         hub.count_dropped(n);
