@@ -32,15 +32,22 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         state.clone(),
         SupervisorConfig {
             stop_timeout: Duration::from_secs(cfg.stop_timeout_seconds),
-            lock_wait: Duration::from_secs(cfg.stop_timeout_seconds + 30),
+            lock_wait: Duration::from_secs(cfg.stop_timeout_seconds * 2 + 30),
+            rcon_poll_interval: Duration::from_secs(cfg.rcon_poll_interval_seconds),
+            task_backoff: crate::supervisor::tasks::TaskBackoff::default(),
+            restart_backoff_initial: Duration::from_millis(cfg.restart_backoff_initial_ms),
+            restart_backoff_max: Duration::from_millis(cfg.restart_backoff_max_ms),
+            crash_log_lines: 20,
         },
         tasks.clone(),
+        shutdown.clone(),
     );
     let cached = state.load_specs();
     tracing::info!(servers = cached.len(), state_dir = %state.root().display(), "loaded cached specs");
     for spec in cached {
         supervisor.upsert(spec);
     }
+    supervisor.reattach();
     let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone());
     tasks.spawn(
         link.run(shutdown.clone())

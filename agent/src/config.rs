@@ -21,6 +21,13 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// How long a graceful stop waits after SIGTERM before SIGKILL, seconds.
     pub stop_timeout_seconds: u64,
+    /// First delay before restarting a crashed server, milliseconds (doubles per crash in a row).
+    pub restart_backoff_initial_ms: u64,
+    /// Largest delay before restarting a crashed server, milliseconds.
+    pub restart_backoff_max_ms: u64,
+    /// How often each server's RCon `players` list is polled, seconds (joins and leaves arrive
+    /// instantly from server messages; the poll reconciles).
+    pub rcon_poll_interval_seconds: u64,
     /// PEM file of the CA that signed the controller's certificate (for https URLs).
     pub ca_cert: Option<PathBuf>,
     /// Log output: "text" or "json".
@@ -35,6 +42,9 @@ impl Default for AgentConfig {
             node_token_file: None,
             state_dir: PathBuf::from("languard-agent-state"),
             stop_timeout_seconds: 30,
+            restart_backoff_initial_ms: 10_000,
+            restart_backoff_max_ms: 300_000,
+            rcon_poll_interval_seconds: 10,
             ca_cert: None,
             log_format: "text".into(),
         }
@@ -137,6 +147,20 @@ impl AgentConfig {
                 "must be between 1 and 3600",
             ));
         }
+        if self.restart_backoff_initial_ms == 0
+            || self.restart_backoff_max_ms < self.restart_backoff_initial_ms
+        {
+            return Err(invalid(
+                "restart_backoff_max_ms",
+                "backoff must be positive and max >= initial",
+            ));
+        }
+        if self.rcon_poll_interval_seconds == 0 || self.rcon_poll_interval_seconds > 3600 {
+            return Err(invalid(
+                "rcon_poll_interval_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
         if let Some(ca) = &self.ca_cert
             && !ca.is_file()
         {
@@ -195,8 +219,20 @@ mod tests {
             node_token: &'static str,
         }
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
-        let c = AgentConfig::load(Some(&path), &Over { node_token: "lgn_x" }).expect("example config");
-        assert_eq!(c, AgentConfig { node_token: "lgn_x".into(), ..AgentConfig::default() });
+        let c = AgentConfig::load(
+            Some(&path),
+            &Over {
+                node_token: "lgn_x",
+            },
+        )
+        .expect("example config");
+        assert_eq!(
+            c,
+            AgentConfig {
+                node_token: "lgn_x".into(),
+                ..AgentConfig::default()
+            }
+        );
     }
 
     #[test]

@@ -104,6 +104,28 @@ impl StateDir {
         self.write_atomic("seq", until.to_string().as_bytes())
     }
 
+    /// The run records of the servers that were running (for re-attach). Unreadable → empty, logged.
+    pub fn load_runs(&self) -> std::collections::BTreeMap<i64, crate::supervisor::RunRecord> {
+        let path = self.root.join("runs.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::error!(path = %path.display(), error = %e, "run records unreadable; not re-attaching");
+                Default::default()
+            }),
+            Err(_) => Default::default(),
+        }
+    }
+
+    /// Records the running servers.
+    pub fn save_runs(
+        &self,
+        runs: &std::collections::BTreeMap<i64, crate::supervisor::RunRecord>,
+    ) -> Result<(), StateError> {
+        let json =
+            serde_json::to_vec_pretty(runs).map_err(|e| err(&self.root.join("runs.json"), e))?;
+        self.write_atomic("runs.json", &json)
+    }
+
     /// Directory for a server's own files (the log of its stdout, ...).
     pub fn server_dir(&self, server_id: i64) -> PathBuf {
         self.root.join("servers").join(server_id.to_string())

@@ -266,6 +266,25 @@ async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult 
             (spec.server_id, Ok(None))
         }
         Some(Action::Remove(s)) => (s.server_id, sup.remove(s.server_id).map(|()| None)),
+        Some(Action::Rcon(r)) => {
+            return match sup.rcon(r.server_id, &r.command).await {
+                Ok(output) => pb::CommandResult {
+                    request_id: cmd.request_id.clone(),
+                    ok: true,
+                    state: sup.server_state(r.server_id),
+                    output,
+                    ..Default::default()
+                },
+                Err(e) => pb::CommandResult {
+                    request_id: cmd.request_id.clone(),
+                    ok: false,
+                    error: e.to_string(),
+                    error_kind: e.kind() as i32,
+                    state: sup.server_state(r.server_id),
+                    output: String::new(),
+                },
+            };
+        }
         None => (
             0,
             Err(CmdError::InvalidArgument("command without action".into())),
@@ -278,6 +297,7 @@ async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult 
             error: String::new(),
             error_kind: pb::CommandErrorKind::Unspecified as i32,
             state: state.or_else(|| sup.server_state(server_id)),
+            output: String::new(),
         },
         Err(e) => pb::CommandResult {
             request_id: cmd.request_id.clone(),
@@ -285,6 +305,7 @@ async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult 
             error: e.to_string(),
             error_kind: e.kind() as i32,
             state: sup.server_state(server_id),
+            output: String::new(),
         },
     }
 }

@@ -1,22 +1,31 @@
 //! Process supervision: a registry of servers keyed by id, each with its spec, its runtime state,
-//! a power lock (start, stop and restart are serialised per server; kill bypasses it), and a
-//! monitor task per running process that reports every exit.
+//! a power lock (start, stop and restart are serialised per server; kill bypasses it), a monitor
+//! per running process that reports every exit, the crash policy (auto-restart with backoff, a
+//! restart limit per window), and re-attachment to servers that outlived an agent restart.
 
 pub mod adapter;
 pub mod process;
+pub mod tasks;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use languard_proto::v1 as pb;
+use languard_spool::policy::{CrashHistory, Decision, RestartPolicy};
+use languard_spool::procid::{self, ExitObserved, ProcessIdentity};
 use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tasks::{Bundle, TaskBackoff};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::outbox::Outbox;
+use crate::rcon::{self, RconHandle, RconSettings};
 use crate::state::StateDir;
 
 /// Why a command failed; maps to `CommandErrorKind`.
@@ -31,6 +40,9 @@ pub enum CmdError {
     /// Bad spec.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A dependency (RCon) is down right now.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -43,6 +55,7 @@ impl CmdError {
             CmdError::FailedPrecondition(_) => pb::CommandErrorKind::FailedPrecondition,
             CmdError::NotFound(_) => pb::CommandErrorKind::NotFound,
             CmdError::InvalidArgument(_) => pb::CommandErrorKind::InvalidArgument,
+            CmdError::Unavailable(_) => pb::CommandErrorKind::Unavailable,
             CmdError::Internal(_) => pb::CommandErrorKind::Internal,
         }
     }
@@ -55,16 +68,45 @@ pub struct SupervisorConfig {
     pub stop_timeout: Duration,
     /// How long a power action waits for another one on the same server before giving up.
     pub lock_wait: Duration,
+    /// How often the RCon task polls `players`.
+    pub rcon_poll_interval: Duration,
+    /// Restart backoff of a server's failing tasks.
+    pub task_backoff: TaskBackoff,
+    /// First delay before an automatic restart after a crash.
+    pub restart_backoff_initial: Duration,
+    /// Largest delay before an automatic restart.
+    pub restart_backoff_max: Duration,
+    /// Log lines attached to a crash event.
+    pub crash_log_lines: usize,
 }
 
-#[derive(Debug, Clone)]
+/// What the agent remembers about a running server across its own restarts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    /// Who the process is (pid + start time + executable).
+    pub identity: ProcessIdentity,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Automatic restarts in the current window.
+    pub restart_count: i32,
+    /// The file its output goes to.
+    pub log_path: Option<PathBuf>,
+}
+
+#[derive(Debug)]
 struct Runtime {
     status: pb::ServerStatus,
     pid: i32,
     started_at: Option<DateTime<Utc>>,
+    started_instant: Option<Instant>,
     restart_count: i32,
+    identity: Option<ProcessIdentity>,
+    log_path: Option<PathBuf>,
     /// Who asked the current process to end (stop or kill), if anyone.
     stop_requested_by: Option<String>,
+    crashes: CrashHistory,
+    /// A scheduled automatic restart, cancellable by a person's action.
+    pending_restart: Option<CancellationToken>,
 }
 
 struct Slot {
@@ -74,6 +116,10 @@ struct Slot {
     power: tokio::sync::Mutex<()>,
     /// Bumped on every process exit.
     exits: watch::Sender<u64>,
+    /// The server's RCon client, while connected.
+    rcon: RconHandle,
+    /// The tasks running while the process runs.
+    bundle: Mutex<Option<Bundle>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +160,15 @@ struct Change {
     actor: String,
     exit_code: Option<i32>,
     signal: Option<i32>,
+    last_log_lines: Vec<String>,
+}
+
+/// How a process ended.
+struct Exit {
+    code: Option<i32>,
+    signal: Option<i32>,
+    /// Human description ("exit code 3", "signal SIGSEGV", "exit status unknown").
+    how: String,
 }
 
 /// The registry of supervised servers.
@@ -124,15 +179,19 @@ pub struct Supervisor {
     state: StateDir,
     cfg: SupervisorConfig,
     tasks: TaskTracker,
+    root: CancellationToken,
 }
 
 impl Supervisor {
-    /// A supervisor reporting to `outbox`, with its files in `state`.
+    /// A supervisor reporting to `outbox`, with its files in `state`. Server task bundles and
+    /// monitors of re-attached servers end when `root` is cancelled (agent shutdown); the game
+    /// servers themselves keep running.
     pub fn new(
         outbox: Arc<Outbox>,
         state: StateDir,
         cfg: SupervisorConfig,
         tasks: TaskTracker,
+        root: CancellationToken,
     ) -> Self {
         Self {
             slots: Arc::default(),
@@ -140,6 +199,7 @@ impl Supervisor {
             state,
             cfg,
             tasks,
+            root,
         }
     }
 
@@ -172,6 +232,28 @@ impl Supervisor {
         }
     }
 
+    /// Writes the run records of every server with a live process.
+    fn persist_runs(&self) {
+        let runs: BTreeMap<i64, RunRecord> = lock(&self.slots)
+            .values()
+            .filter_map(|s| {
+                let rt = lock(&s.rt);
+                Some((
+                    s.id,
+                    RunRecord {
+                        identity: rt.identity.clone()?,
+                        started_at: rt.started_at?,
+                        restart_count: rt.restart_count,
+                        log_path: rt.log_path.clone(),
+                    },
+                ))
+            })
+            .collect();
+        if let Err(e) = self.state.save_runs(&runs) {
+            tracing::error!(error = %e, "could not record running servers");
+        }
+    }
+
     /// Creates or replaces a spec (a running server keeps its process; the spec applies at next start).
     pub fn upsert(&self, spec: pb::ServerSpec) {
         self.upsert_quiet(spec);
@@ -193,11 +275,18 @@ impl Supervisor {
                             status: pb::ServerStatus::Stopped,
                             pid: 0,
                             started_at: None,
+                            started_instant: None,
                             restart_count: 0,
+                            identity: None,
+                            log_path: None,
                             stop_requested_by: None,
+                            crashes: CrashHistory::new(),
+                            pending_restart: None,
                         }),
                         power: tokio::sync::Mutex::new(()),
                         exits: watch::channel(0).0,
+                        rcon: RconHandle::default(),
+                        bundle: Mutex::new(None),
                     }),
                 );
             }
@@ -223,6 +312,9 @@ impl Supervisor {
                 "server {id} is running; stop it first"
             )));
         }
+        if let Some(t) = lock(&slot.rt).pending_restart.take() {
+            t.cancel();
+        }
         lock(&self.slots).remove(&id);
         self.persist_specs();
         Ok(())
@@ -244,7 +336,7 @@ impl Supervisor {
                 exit_code: change.exit_code,
                 signal: change.signal,
                 actor: change.actor,
-                last_log_lines: Vec::new(),
+                last_log_lines: change.last_log_lines,
             }),
         );
     }
@@ -263,10 +355,113 @@ impl Supervisor {
             })
     }
 
-    /// Starts a server.
+    /// Re-attaches to the servers that were running when the agent last stopped: a recorded process
+    /// that is still alive with the same pid, start time and executable is supervised again (the
+    /// agent never starts a second copy); one that is gone (or whose pid now belongs to another
+    /// process) died while the agent was down and is handled as a crash.
+    pub fn reattach(&self) {
+        let runs = self.state.load_runs();
+        for (id, run) in runs {
+            let Ok(slot) = self.slot(id) else {
+                tracing::warn!(
+                    server_id = id,
+                    pid = run.identity.pid,
+                    "a recorded server has no spec; leaving its process alone"
+                );
+                continue;
+            };
+            let alive = ProcessIdentity::of(run.identity.pid)
+                .map(|now| now.matches(&run.identity))
+                .unwrap_or(false)
+                && procid::is_alive(run.identity.pid);
+            let mut rt = lock(&slot.rt);
+            rt.pid = run.identity.pid;
+            rt.started_at = Some(run.started_at);
+            rt.restart_count = run.restart_count;
+            rt.log_path = run.log_path.clone();
+            let ran = (Utc::now() - run.started_at).to_std().unwrap_or_default();
+            rt.started_instant = Instant::now().checked_sub(ran);
+            if alive {
+                rt.identity = Some(run.identity.clone());
+                rt.status = pb::ServerStatus::Running;
+                self.transition(
+                    &slot,
+                    &mut rt,
+                    pb::ServerStatus::Running,
+                    Change {
+                        reason: format!(
+                            "re-attached after agent restart (pid {})",
+                            run.identity.pid
+                        ),
+                        actor: "agent".into(),
+                        ..Change::default()
+                    },
+                );
+                drop(rt);
+                let spec = lock(&slot.spec).clone();
+                self.start_bundle(&slot, &spec);
+                self.watch_foreign(&slot, run.identity);
+            } else {
+                rt.status = pb::ServerStatus::Running;
+                drop(rt);
+                self.on_exit(
+                    &slot,
+                    Exit {
+                        code: None,
+                        signal: None,
+                        how: "exited while the agent was down; exit status unknown".into(),
+                    },
+                );
+            }
+        }
+        self.persist_runs();
+    }
+
+    /// Monitors a process that is not our child (re-attached) by polling /proc.
+    fn watch_foreign(&self, slot: &Arc<Slot>, identity: ProcessIdentity) {
+        let me = self.clone();
+        let slot2 = slot.clone();
+        let cancel = self.root.clone();
+        let pid = identity.pid;
+        self.tasks.spawn(
+            async move {
+                if let ExitObserved::Exited(_) = procid::wait_exit(&identity, &cancel).await {
+                    me.on_exit(
+                        &slot2,
+                        Exit {
+                            code: None,
+                            signal: None,
+                            how: "exit status unknown (re-attached process)".into(),
+                        },
+                    );
+                }
+            }
+            .instrument(tracing::info_span!(
+                "monitor",
+                server_id = slot.id,
+                pid,
+                reattached = true
+            )),
+        );
+    }
+
+    /// Starts a server. A person's start clears the crash history and any pending auto-restart.
     pub async fn start(&self, id: i64, actor: &str) -> Result<pb::ServerState, CmdError> {
         let slot = self.slot(id)?;
         let _guard = self.power_lock(&slot).await?;
+        {
+            let mut rt = lock(&slot.rt);
+            if let Some(t) = rt.pending_restart.take() {
+                t.cancel();
+            }
+            if !matches!(
+                rt.status,
+                pb::ServerStatus::Starting | pb::ServerStatus::Running | pb::ServerStatus::Stopping
+            ) {
+                rt.crashes.clear();
+                rt.restart_count = 0;
+            }
+        }
         self.start_locked(&slot, actor)?;
         Ok(slot.state())
     }
@@ -297,27 +492,37 @@ impl Supervisor {
                 },
             );
         }
-        let spawned = match process::spawn(&launch, &launch.profiles_dir) {
-            Ok(s) => s,
-            Err(e) => {
-                let mut rt = lock(&slot.rt);
-                self.transition(
-                    slot,
-                    &mut rt,
-                    pb::ServerStatus::Error,
-                    Change {
-                        reason: e.0.clone(),
-                        actor: actor.into(),
-                        ..Change::default()
-                    },
-                );
-                return Err(CmdError::Internal(e.0));
-            }
+        let fail = |reason: String| {
+            let mut rt = lock(&slot.rt);
+            self.transition(
+                slot,
+                &mut rt,
+                pb::ServerStatus::Error,
+                Change {
+                    reason: reason.clone(),
+                    actor: actor.into(),
+                    ..Change::default()
+                },
+            );
+            CmdError::Internal(reason)
         };
+        if spec.rcon_port != 0 {
+            let dir = rcon::battleye_dir(&launch.profiles_dir, &launch.args);
+            if let Err(e) = rcon::write_battleye_config(&dir, spec.rcon_port, &spec.rcon_password) {
+                return Err(fail(format!(
+                    "cannot write the BattlEye config in {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+        let spawned = process::spawn(&launch, &launch.profiles_dir).map_err(|e| fail(e.0))?;
         {
             let mut rt = lock(&slot.rt);
             rt.pid = spawned.pid;
             rt.started_at = Some(Utc::now());
+            rt.started_instant = Some(Instant::now());
+            rt.identity = ProcessIdentity::of(spawned.pid).ok();
+            rt.log_path = Some(spawned.log_path.clone());
             self.transition(
                 slot,
                 &mut rt,
@@ -329,13 +534,35 @@ impl Supervisor {
                 },
             );
         }
+        self.persist_runs();
+        self.start_bundle(slot, &spec);
         let me = self.clone();
         let slot2 = slot.clone();
         let mut child = spawned.child;
         self.tasks.spawn(
             async move {
-                let status = child.wait().await;
-                me.on_exit(&slot2, status);
+                let exit = match child.wait().await {
+                    Ok(status) => {
+                        let (code, signal) = process::describe(&status);
+                        let how = match (code, signal) {
+                            (Some(c), _) => format!("exit code {c}"),
+                            (_, Some(s)) => format!(
+                                "signal {}",
+                                Signal::try_from(s)
+                                    .map(|s| s.as_str().to_owned())
+                                    .unwrap_or_else(|_| s.to_string())
+                            ),
+                            _ => "unknown exit".to_owned(),
+                        };
+                        Exit { code, signal, how }
+                    }
+                    Err(e) => Exit {
+                        code: None,
+                        signal: None,
+                        how: format!("wait failed: {e}"),
+                    },
+                };
+                me.on_exit(&slot2, exit);
             }
             .instrument(tracing::info_span!(
                 "monitor",
@@ -346,47 +573,117 @@ impl Supervisor {
         Ok(())
     }
 
-    fn on_exit(&self, slot: &Slot, status: std::io::Result<std::process::ExitStatus>) {
-        let (code, signal) = match &status {
-            Ok(s) => process::describe(s),
-            Err(_) => (None, None),
-        };
-        let how = match (code, signal) {
-            (Some(c), _) => format!("exit code {c}"),
-            (_, Some(s)) => format!(
-                "signal {}",
-                Signal::try_from(s)
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|_| s.to_string())
-            ),
-            _ => "unknown exit".to_owned(),
-        };
+    fn on_exit(&self, slot: &Arc<Slot>, exit: Exit) {
+        let mut schedule: Option<Duration> = None;
         {
             let mut rt = lock(&slot.rt);
             let requested = rt.stop_requested_by.take();
-            let (to, reason, actor) = match requested {
-                Some(actor) => (pb::ServerStatus::Stopped, format!("stopped ({how})"), actor),
-                None => (
-                    pb::ServerStatus::Crashed,
-                    format!("exited unexpectedly ({how})"),
-                    String::new(),
-                ),
-            };
-            rt.pid = 0;
-            self.transition(
-                slot,
-                &mut rt,
-                to,
-                Change {
-                    reason,
-                    actor,
-                    exit_code: code,
-                    signal,
-                },
-            );
+            let log_tail = rt
+                .log_path
+                .as_deref()
+                .map(|p| last_lines(p, self.cfg.crash_log_lines))
+                .unwrap_or_default();
+            rt.identity = None;
+            match requested {
+                Some(actor) => {
+                    rt.pid = 0;
+                    self.transition(
+                        slot,
+                        &mut rt,
+                        pb::ServerStatus::Stopped,
+                        Change {
+                            reason: format!("stopped ({})", exit.how),
+                            actor,
+                            exit_code: exit.code,
+                            signal: exit.signal,
+                            ..Change::default()
+                        },
+                    );
+                }
+                None => {
+                    let ran_for = rt.started_instant.map(|s| s.elapsed()).unwrap_or_default();
+                    let spec = lock(&slot.spec).clone();
+                    let policy = RestartPolicy::from_spec(
+                        spec.auto_restart,
+                        spec.max_restarts,
+                        spec.restart_window_seconds,
+                    )
+                    .with_backoff(
+                        self.cfg.restart_backoff_initial,
+                        self.cfg.restart_backoff_max,
+                    );
+                    let decision = rt.crashes.on_crash(&policy, Instant::now(), ran_for);
+                    let next = match decision {
+                        Decision::RestartAfter(d) => {
+                            schedule = Some(d);
+                            format!("; restarting in {} s", d.as_secs_f32())
+                        }
+                        Decision::GiveUp { restarts_in_window } => format!(
+                            "; restart limit reached ({restarts_in_window} restarts within {} s): staying crashed until started by a person",
+                            policy.restart_window.as_secs()
+                        ),
+                        Decision::NoRestart => String::new(),
+                    };
+                    rt.pid = 0;
+                    self.transition(
+                        slot,
+                        &mut rt,
+                        pb::ServerStatus::Crashed,
+                        Change {
+                            reason: format!("exited unexpectedly ({}){next}", exit.how),
+                            actor: String::new(),
+                            exit_code: exit.code,
+                            signal: exit.signal,
+                            last_log_lines: log_tail,
+                        },
+                    );
+                }
+            }
             rt.started_at = None;
+            rt.started_instant = None;
         }
         slot.exits.send_modify(|n| *n += 1);
+        self.persist_runs();
+        if let Some(bundle) = lock(&slot.bundle).take() {
+            self.tasks.spawn(bundle.stop(Duration::from_secs(10)));
+        }
+        if let Some(delay) = schedule {
+            self.schedule_restart(slot, delay);
+        }
+    }
+
+    fn schedule_restart(&self, slot: &Arc<Slot>, delay: Duration) {
+        let cancel = self.root.child_token();
+        if let Some(old) = lock(&slot.rt).pending_restart.replace(cancel.clone()) {
+            old.cancel();
+        }
+        let me = self.clone();
+        let slot = slot.clone();
+        let id = slot.id;
+        self.tasks.spawn(
+            async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                let Ok(_guard) = me.power_lock(&slot).await else {
+                    return;
+                };
+                {
+                    let mut rt = lock(&slot.rt);
+                    // A person acted meanwhile (started, stopped or removed it).
+                    if cancel.is_cancelled() || rt.status != pb::ServerStatus::Crashed {
+                        return;
+                    }
+                    rt.pending_restart = None;
+                    rt.restart_count += 1;
+                }
+                if let Err(e) = me.start_locked(&slot, "agent (auto-restart)") {
+                    tracing::warn!(error = %e, "automatic restart failed");
+                }
+            }
+            .instrument(tracing::info_span!("auto_restart", server_id = id)),
+        );
     }
 
     /// Waits until the process that was running when `seen` was taken has exited, at most `limit`.
@@ -397,10 +694,32 @@ impl Supervisor {
         tokio::time::timeout(limit, seen.changed()).await.is_ok()
     }
 
-    /// Stops a server gracefully: SIGTERM to its group, SIGKILL after the stop timeout.
+    /// Stops a server gracefully: RCon `#shutdown` when connected, then SIGTERM to its group, then
+    /// SIGKILL after the stop timeout. A crashed server waiting for an automatic restart is stopped
+    /// by cancelling that restart.
     pub async fn stop(&self, id: i64, actor: &str) -> Result<pb::ServerState, CmdError> {
         let slot = self.slot(id)?;
         let _guard = self.power_lock(&slot).await?;
+        {
+            let mut rt = lock(&slot.rt);
+            if let Some(t) = rt.pending_restart.take() {
+                t.cancel();
+                if rt.status == pb::ServerStatus::Crashed {
+                    self.transition(
+                        &slot,
+                        &mut rt,
+                        pb::ServerStatus::Stopped,
+                        Change {
+                            reason: "automatic restart cancelled".into(),
+                            actor: actor.into(),
+                            ..Change::default()
+                        },
+                    );
+                    drop(rt);
+                    return Ok(slot.state());
+                }
+            }
+        }
         self.stop_locked(&slot, actor).await?;
         Ok(slot.state())
     }
@@ -439,6 +758,23 @@ impl Supervisor {
             }
             rt.pid
         };
+        if let Ok(client) = slot.rcon.client() {
+            match tokio::time::timeout(Duration::from_secs(5), client.command("#shutdown")).await {
+                Ok(Ok(_)) => {
+                    if Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await {
+                        return Ok(());
+                    }
+                    tracing::warn!(
+                        server_id = slot.id,
+                        "no exit after RCon #shutdown; sending SIGTERM"
+                    );
+                }
+                _ => tracing::info!(
+                    server_id = slot.id,
+                    "RCon #shutdown not answered; sending SIGTERM"
+                ),
+            }
+        }
         process::signal_group(pid, Signal::SIGTERM).map_err(|e| CmdError::Internal(e.0))?;
         if Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await {
             return Ok(());
@@ -463,6 +799,13 @@ impl Supervisor {
     pub async fn restart(&self, id: i64, actor: &str) -> Result<pb::ServerState, CmdError> {
         let slot = self.slot(id)?;
         let _guard = self.power_lock(&slot).await?;
+        {
+            let mut rt = lock(&slot.rt);
+            if let Some(t) = rt.pending_restart.take() {
+                t.cancel();
+            }
+            rt.crashes.clear();
+        }
         if slot.is_active() {
             self.stop_locked(&slot, actor).await?;
         }
@@ -477,6 +820,9 @@ impl Supervisor {
         let seen = slot.exits.subscribe();
         let pid = {
             let mut rt = lock(&slot.rt);
+            if let Some(t) = rt.pending_restart.take() {
+                t.cancel();
+            }
             if !matches!(
                 rt.status,
                 pb::ServerStatus::Running | pb::ServerStatus::Starting | pb::ServerStatus::Stopping
@@ -503,5 +849,96 @@ impl Supervisor {
                 "server {id} did not exit after SIGKILL"
             )))
         }
+    }
+
+    /// Starts the tasks that run while the server runs.
+    fn start_bundle(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
+        let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
+        if spec.rcon_port > 0 {
+            let settings = RconSettings {
+                addr: std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    u16::try_from(spec.rcon_port).unwrap_or(0),
+                )),
+                password: spec.rcon_password.clone(),
+                poll_interval: self.cfg.rcon_poll_interval,
+            };
+            let (outbox, handle, token, id) = (
+                self.outbox.clone(),
+                slot.rcon.clone(),
+                bundle.token(),
+                slot.id,
+            );
+            bundle.spawn("rcon", slot.id, move || {
+                rcon::run(
+                    id,
+                    settings.clone(),
+                    outbox.clone(),
+                    handle.clone(),
+                    token.clone(),
+                )
+            });
+        }
+        if let Some(old) = lock(&slot.bundle).replace(bundle) {
+            self.tasks.spawn(old.stop(Duration::from_secs(10)));
+        }
+    }
+
+    /// Sends an RCon command to a server.
+    pub async fn rcon(&self, id: i64, command: &str) -> Result<String, CmdError> {
+        let slot = self.slot(id)?;
+        if lock(&slot.spec).rcon_port == 0 {
+            return Err(CmdError::FailedPrecondition(format!(
+                "server {id} has no RCon port configured"
+            )));
+        }
+        if !slot.is_active() {
+            return Err(CmdError::Unavailable(format!(
+                "server {id} is not running, so RCon is down"
+            )));
+        }
+        slot.rcon
+            .command(command)
+            .await
+            .map_err(CmdError::Unavailable)
+    }
+}
+
+/// The last `n` lines of a file (reading at most its last 64 KiB), lossily decoded.
+fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let skip = lines.len().saturating_sub(n);
+    lines[skip..]
+        .iter()
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_of_a_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.rpt");
+        let body: String = (0..100).map(|i| format!("line {i}\r\n")).collect();
+        std::fs::write(&p, body).expect("write");
+        assert_eq!(last_lines(&p, 3), vec!["line 97", "line 98", "line 99"]);
+        assert!(last_lines(&dir.path().join("missing"), 3).is_empty());
     }
 }

@@ -53,7 +53,8 @@ impl LogSource {
     }
 }
 
-/// Where to start when no checkpoint is given.
+/// Where to start when no checkpoint is given. (`End` may start in the middle of a line: its
+/// rest is delivered as the first line.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartPosition {
     /// Read the newest file from its first byte (the default: the agent wants the whole

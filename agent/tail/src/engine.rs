@@ -8,15 +8,17 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{LogSource, StartPosition, TailConfig};
 use crate::flood::FloodGuard;
 use crate::identity::{Checkpoint, FINGERPRINT_MAX_LEN, FileIdentity, dev_ino};
 use crate::line::{LineAssembler, RawLine, decode};
-use crate::types::{
-    CheckpointMiss, RotationReason, TailEvent, TailLine, TailRecord, TailStats,
-};
+use crate::types::{CheckpointMiss, RotationReason, TailEvent, TailLine, TailRecord, TailStats};
+
+/// How much older than the current file a newly appeared file may be and still count as a
+/// rotation (the old writer may touch its file just after the new file was created).
+const NEWER_SLACK: Duration = Duration::from_secs(5);
 
 /// State shared with the [`crate::TailHandle`].
 #[derive(Debug, Default)]
@@ -134,10 +136,11 @@ impl Engine {
                     return;
                 }
                 Some((found, file, _)) => {
-                    self.pending.push(TailRecord::Event(TailEvent::CheckpointMissed {
-                        checkpoint: cp,
-                        reason: CheckpointMiss::Truncated,
-                    }));
+                    self.pending
+                        .push(TailRecord::Event(TailEvent::CheckpointMissed {
+                            checkpoint: cp,
+                            reason: CheckpointMiss::Truncated,
+                        }));
                     self.stats.truncations += 1;
                     self.queue_after(&found, &files);
                     self.open_file(found, file, 0);
@@ -149,15 +152,17 @@ impl Engine {
                         offset = cp.offset,
                         "checkpoint file not found; reading the newest file from its start"
                     );
-                    self.pending.push(TailRecord::Event(TailEvent::CheckpointMissed {
-                        checkpoint: cp,
-                        reason: CheckpointMiss::NotFound,
-                    }));
+                    self.pending
+                        .push(TailRecord::Event(TailEvent::CheckpointMissed {
+                            checkpoint: cp,
+                            reason: CheckpointMiss::NotFound,
+                        }));
                 }
             }
         }
         let from_end = start.is_none() && self.cfg.start == StartPosition::End;
         if let Some(newest) = files.last().cloned() {
+            let key = newest.key();
             match File::open(&newest.path) {
                 Ok(file) => {
                     let offset = if from_end {
@@ -171,7 +176,7 @@ impl Engine {
             }
             if self.cur.is_none() {
                 // Retried when the next scan finds it again.
-                self.seen.remove(&newest.key());
+                self.seen.remove(&key);
             }
         }
         self.publish();
@@ -191,9 +196,19 @@ impl Engine {
             }
             self.open_next(&mut out);
         }
+        // Before reading new bytes: was the file truncated or rewritten since the last step?
+        // (Reading first would deliver the rewritten file's bytes from the old offset.)
+        let _ = self.check_rewritten(now, true, &mut out);
         let mut more = false;
+        // Bounds the time of one step (and so the reaction to cancel) while skipping an
+        // overlong line or dropping a flood, which fill no batch.
+        let read_budget = 4 * self.cfg.batch_max_bytes.max(self.cfg.read_chunk_bytes) as u64;
+        let mut read_in_step = 0u64;
         while let Some(cur) = self.cur.as_mut() {
-            if out.lines >= self.cfg.batch_max_lines || out.bytes >= self.cfg.batch_max_bytes {
+            if out.lines >= self.cfg.batch_max_lines
+                || out.bytes >= self.cfg.batch_max_bytes
+                || read_in_step >= read_budget
+            {
                 more = true;
                 break;
             }
@@ -207,6 +222,7 @@ impl Engine {
                 Ok(n) => {
                     now = Instant::now();
                     self.stats.bytes_read += n as u64;
+                    read_in_step += n as u64;
                     if let Some(count) = self.flood.notice_due(now) {
                         out.records.push(TailRecord::Event(TailEvent::Dropped {
                             count,
@@ -294,42 +310,15 @@ impl Engine {
             self.open_next(out);
             return true;
         }
-        let size = match cur.file.metadata() {
-            Ok(m) => m.len(),
-            Err(e) => {
-                let path = cur.path.to_path_buf();
-                self.io_error("stat", &path, &e);
-                return false;
-            }
+        let verify_due = now.saturating_duration_since(self.last_verify) >= self.cfg.poll_interval;
+        match self.check_rewritten(now, verify_due, out) {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(()) => return false,
+        }
+        let Some(cur) = self.cur.as_mut() else {
+            return false;
         };
-        // Truncation: shorter than what was read, or (checked once per poll interval, and while
-        // the fingerprint still grows) the first bytes changed.
-        let mut rewritten = size < cur.offset;
-        if !rewritten {
-            let grow = cur.id.fingerprint.len < FINGERPRINT_MAX_LEN
-                && size > u64::from(cur.id.fingerprint.len);
-            let verify_due = now.saturating_duration_since(self.last_verify) >= self.cfg.poll_interval;
-            if grow || (verify_due && cur.id.fingerprint.len > 0) {
-                self.last_verify = now;
-                match cur.id.fingerprint_matches(&mut cur.file) {
-                    Ok(true) if grow => {
-                        if let Ok(id) = FileIdentity::of_file(&mut cur.file) {
-                            cur.id = id;
-                        }
-                    }
-                    Ok(true) => {}
-                    Ok(false) => rewritten = true,
-                    Err(e) => {
-                        let path = cur.path.to_path_buf();
-                        self.io_error("fingerprint", &path, &e);
-                        return false;
-                    }
-                }
-            }
-        }
-        if rewritten {
-            return self.restart_truncated(size, out);
-        }
         // The path: still this file, gone, or another file.
         match fs::metadata(&cur.path) {
             Ok(meta) => {
@@ -368,6 +357,52 @@ impl Engine {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Detects a truncated file (shorter than what was read) or one rewritten in place (its
+    /// first bytes no longer match the fingerprint; checked when `verify`, and while the
+    /// fingerprint still grows) and restarts it from 0. `Ok(true)`: restarted.
+    fn check_rewritten(&mut self, now: Instant, verify: bool, out: &mut Out) -> Result<bool, ()> {
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(false);
+        };
+        let size = match cur.file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => {
+                let path = cur.path.to_path_buf();
+                self.io_error("stat", &path, &e);
+                return Err(());
+            }
+        };
+        let mut rewritten = size < cur.offset;
+        if !rewritten {
+            let grow = cur.id.fingerprint.len < FINGERPRINT_MAX_LEN
+                && size > u64::from(cur.id.fingerprint.len);
+            if grow || (verify && cur.id.fingerprint.len > 0) {
+                if verify {
+                    self.last_verify = now;
+                }
+                match cur.id.fingerprint_matches(&mut cur.file) {
+                    Ok(true) if grow => {
+                        if let Ok(id) = FileIdentity::of_file(&mut cur.file) {
+                            cur.id = id;
+                        }
+                    }
+                    Ok(true) => {}
+                    Ok(false) => rewritten = true,
+                    Err(e) => {
+                        let path = cur.path.to_path_buf();
+                        self.io_error("fingerprint", &path, &e);
+                        return Err(());
+                    }
+                }
+            }
+        }
+        if rewritten {
+            Ok(self.restart_truncated(size, out))
+        } else {
+            Ok(false)
         }
     }
 
@@ -529,22 +564,35 @@ impl Engine {
     }
 
     /// Lists the directory; matching files not present at the previous scan (and not current
-    /// or queued) are queued, oldest first.
+    /// or queued) are queued, oldest first. A new file whose modification time is older than
+    /// the current file's (by more than [`NEWER_SLACK`]) is an old log copied in, not a server
+    /// start: it is not queued (and is looked at again while it stays older).
     fn scan(&mut self, now: Instant) {
         self.last_scan = Some(now);
         let files = self.list_matching();
         let cur_key = self.cur.as_ref().map(|c| (c.id.dev, c.id.ino));
+        let cur_mtime = self
+            .cur
+            .as_ref()
+            .and_then(|c| c.file.metadata().ok())
+            .and_then(|m| m.modified().ok());
+        let mut seen = HashSet::with_capacity(files.len());
         for f in &files {
             let key = f.key();
-            if !self.seen.contains(&key)
+            let is_new = !self.seen.contains(&key)
                 && Some(key) != cur_key
-                && !self.queue.iter().any(|c| c.key() == key)
-            {
+                && !self.queue.iter().any(|c| c.key() == key);
+            if is_new && cur_mtime.is_some_and(|m| f.mtime + NEWER_SLACK < m) {
+                tracing::debug!(path = %f.path.display(), "new log file is older than the current one; not followed");
+                continue;
+            }
+            if is_new {
                 tracing::debug!(path = %f.path.display(), "new log file");
                 self.queue.push_back(f.clone());
             }
+            seen.insert(key);
         }
-        self.seen = files.iter().map(Candidate::key).collect();
+        self.seen = seen;
     }
 
     /// Matching files (regular files), oldest first by (mtime, name).
@@ -555,7 +603,8 @@ impl Engine {
                 Ok(meta) if meta.is_file() => vec![candidate(path.clone(), &meta)],
                 _ => Vec::new(),
             },
-            LogSource::Directory { dir, .. } => match list_dir(dir, |n| cfg.source.matches_name(n)) {
+            LogSource::Directory { dir, .. } => match list_dir(dir, |n| cfg.source.matches_name(n))
+            {
                 Ok(v) => v,
                 Err(e) => {
                     self.io_error("list", dir, &e);

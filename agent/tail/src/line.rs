@@ -143,7 +143,9 @@ mod tests {
         let mut out = Vec::new();
         let mut off = 0u64;
         for c in chunks {
-            a.feed(c, off, |l| out.push((decode(l.bytes, l.dropped), l.offset_after)));
+            a.feed(c, off, |l| {
+                out.push((decode(l.bytes, l.dropped), l.offset_after))
+            });
             off += c.len() as u64;
         }
         (out, a)
@@ -189,11 +191,34 @@ mod tests {
     }
 
     #[test]
+    fn ten_megabyte_line_keeps_memory_at_the_cap() {
+        let max = 64 * 1024;
+        let mut a = LineAssembler::new(max);
+        let chunk = vec![b'y'; 64 * 1024];
+        let mut n = 0;
+        for i in 0..160u64 {
+            a.feed(&chunk, i * chunk.len() as u64, |_| n += 1);
+            assert!(a.buf.capacity() <= 2 * max);
+        }
+        assert_eq!(n, 0);
+        let mut got = None;
+        a.feed(b"\nz\n", 160 * 64 * 1024, |l| {
+            got.get_or_insert((l.bytes.len(), l.dropped, l.offset_after));
+        });
+        assert_eq!(
+            got,
+            Some((max, 160 * 64 * 1024 - max as u64, 160 * 64 * 1024 + 1))
+        );
+    }
+
+    #[test]
     fn flushes_partial() {
         let mut a = LineAssembler::new(100);
         a.feed(b"abc", 10, |_| panic!("no line yet"));
         let mut got = None;
-        a.flush_partial(13, |l| got = Some((decode(l.bytes, l.dropped), l.offset_after)));
+        a.flush_partial(13, |l| {
+            got = Some((decode(l.bytes, l.dropped), l.offset_after))
+        });
         assert_eq!(got, Some(("abc".into(), 13)));
         assert!(!a.has_partial());
     }

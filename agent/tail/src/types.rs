@@ -99,7 +99,11 @@ impl fmt::Display for TailEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TailEvent::Opened { path, offset, .. } => {
-                write!(f, "[languard] following {} from byte {offset}", path.display())
+                write!(
+                    f,
+                    "[languard] following {} from byte {offset}",
+                    path.display()
+                )
             }
             TailEvent::Rotated { from, to, .. } => write!(
                 f,
