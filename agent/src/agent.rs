@@ -20,13 +20,23 @@ pub enum AgentError {
     /// The state dir is unusable.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The spool cannot be opened (for example another agent uses this state dir).
+    #[error(transparent)]
+    Spool(#[from] crate::outbox::OutboxError),
 }
 
 /// Runs the agent until `shutdown` is cancelled. Game servers keep running after it returns.
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     let state = StateDir::open(&cfg.state_dir)?;
-    let outbox = Arc::new(Outbox::new(state.clone()));
+    let outbox = Arc::new(Outbox::open(&state, cfg.spool_max_bytes)?);
     let tasks = TaskTracker::new();
+    let flusher_stop = CancellationToken::new();
+    let flusher = tokio::spawn(
+        outbox
+            .clone()
+            .run_flusher(flusher_stop.clone())
+            .instrument(tracing::info_span!("spool_flusher")),
+    );
     let supervisor = Supervisor::new(
         outbox.clone(),
         state.clone(),
@@ -38,6 +48,12 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
             restart_backoff_initial: Duration::from_millis(cfg.restart_backoff_initial_ms),
             restart_backoff_max: Duration::from_millis(cfg.restart_backoff_max_ms),
             crash_log_lines: 20,
+            log_time_zone: cfg
+                .log_time_zone
+                .parse()
+                .unwrap_or(languard_rpt::LogTimeZone::Local),
+            log_max_lines_per_sec: cfg.log_max_lines_per_sec,
+            log_keep_files: cfg.log_keep_files,
         },
         tasks.clone(),
         shutdown.clone(),
@@ -65,5 +81,8 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     {
         tracing::warn!("some agent tasks did not end within 5 s");
     }
+    flusher_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), flusher).await;
+    outbox.flush_now();
     Ok(())
 }

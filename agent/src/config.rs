@@ -19,12 +19,21 @@ pub struct AgentConfig {
     pub node_token_file: Option<PathBuf>,
     /// Where the agent keeps its state: cached specs, sequence numbers, server logs.
     pub state_dir: PathBuf,
+    /// Largest size of the on-disk event spool, bytes; when full, metrics are dropped first.
+    pub spool_max_bytes: u64,
     /// How long a graceful stop waits after SIGTERM before SIGKILL, seconds.
     pub stop_timeout_seconds: u64,
     /// First delay before restarting a crashed server, milliseconds (doubles per crash in a row).
     pub restart_backoff_initial_ms: u64,
     /// Largest delay before restarting a crashed server, milliseconds.
     pub restart_backoff_max_ms: u64,
+    /// Time zone of the servers' log timestamps: "local", "UTC" or an IANA name ("Europe/Berlin").
+    pub log_time_zone: String,
+    /// Flood guard: log lines per second per server above which lines are dropped and counted
+    /// (0 = no limit). Never stops the game server.
+    pub log_max_lines_per_sec: u32,
+    /// Old `.rpt` files kept per server; older ones are deleted (0 = keep all).
+    pub log_keep_files: usize,
     /// How often each server's RCon `players` list is polled, seconds (joins and leaves arrive
     /// instantly from server messages; the poll reconciles).
     pub rcon_poll_interval_seconds: u64,
@@ -41,9 +50,13 @@ impl Default for AgentConfig {
             node_token: String::new(),
             node_token_file: None,
             state_dir: PathBuf::from("languard-agent-state"),
+            spool_max_bytes: 256 << 20,
             stop_timeout_seconds: 30,
             restart_backoff_initial_ms: 10_000,
             restart_backoff_max_ms: 300_000,
+            log_time_zone: "local".into(),
+            log_max_lines_per_sec: 20_000,
+            log_keep_files: 20,
             rcon_poll_interval_seconds: 10,
             ca_cert: None,
             log_format: "text".into(),
@@ -141,6 +154,9 @@ impl AgentConfig {
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
         }
+        if self.spool_max_bytes < (16 << 20) {
+            return Err(invalid("spool_max_bytes", "must be at least 16 MiB"));
+        }
         if self.stop_timeout_seconds == 0 || self.stop_timeout_seconds > 3600 {
             return Err(invalid(
                 "stop_timeout_seconds",
@@ -153,6 +169,16 @@ impl AgentConfig {
             return Err(invalid(
                 "restart_backoff_max_ms",
                 "backoff must be positive and max >= initial",
+            ));
+        }
+        if self
+            .log_time_zone
+            .parse::<languard_rpt::LogTimeZone>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log_time_zone",
+                format!("unknown time zone {:?}", self.log_time_zone),
             ));
         }
         if self.rcon_poll_interval_seconds == 0 || self.rcon_poll_interval_seconds > 3600 {

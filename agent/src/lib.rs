@@ -7,6 +7,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod link;
+pub mod logs;
 pub mod outbox;
 pub mod rcon;
 pub mod state;

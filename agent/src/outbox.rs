@@ -1,131 +1,264 @@
-//! Events waiting for the controller's acknowledgement, with per-node sequence numbers.
+//! Events waiting for the controller's acknowledgement, kept in the durable on-disk spool
+//! (`languard-spool`) in the state dir.
 //!
-//! Sequence numbers are reserved in durable blocks in the state dir, so they keep increasing across
-//! agent restarts. Events are trimmed only when acknowledged, and resent after a reconnect from the
-//! controller's high-water mark. (This queue is in memory; the durable on-disk spool is the seam
-//! `push` would write through, see ARCHITECTURE.md.)
+//! Every event gets its per-node sequence number from the spool and is appended there before it
+//! is sent: `push` appends, a flusher task group-commits (fsync) within milliseconds, and only
+//! durable events are handed to the link. Events are trimmed when the controller acknowledges
+//! them and resent after a reconnect from the controller's high-water mark. The spool is bounded:
+//! when full it drops metrics first and records a gap event; log lines and status events are never
+//! dropped silently (a push that cannot be stored is refused and counted).
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::Utc;
 use languard_proto::v1 as pb;
-use tokio::sync::Notify;
+use languard_spool::spool::{Class, Spool, SpoolConfig, SpoolError};
+use prost::Message;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::state::StateDir;
 
-const SEQ_BLOCK: u64 = 10_000;
-
-struct Inner {
-    next_seq: u64,
-    reserved_until: u64,
-    pending: VecDeque<pb::AgentEvent>,
-}
+/// Bytes read from the spool per batch sent.
+const READ_BYTES: usize = 4 << 20;
 
 /// The queue of unacknowledged events.
 pub struct Outbox {
-    inner: Mutex<Inner>,
-    notify: Notify,
-    state: StateDir,
+    spool: Arc<Mutex<Spool>>,
+    /// Wakes the link when new durable events exist.
+    sendable: Notify,
+    /// Wakes the flusher when events were appended.
+    appended: Notify,
+    acked: watch::Sender<u64>,
+    /// Newest resume token of each server's queued log batches.
+    resume: Mutex<HashMap<i64, (u64, String)>>,
+    refused: AtomicU64,
+}
+
+/// Why the outbox could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("spool: {0}")]
+pub struct OutboxError(#[from] SpoolError);
+
+fn class_of(body: &pb::agent_event::Body) -> Class {
+    match body {
+        pb::agent_event::Body::Status(_) | pb::agent_event::Body::Gap(_) => Class::Status,
+        pb::agent_event::Body::Logs(_) => Class::Log,
+        pb::agent_event::Body::Player(_)
+        | pb::agent_event::Body::Players(_)
+        | pb::agent_event::Body::Chat(_) => Class::Other,
+    }
 }
 
 impl Outbox {
-    /// An outbox continuing after the sequence numbers reserved in `state`.
-    pub fn new(state: StateDir) -> Self {
-        let reserved = state.reserved_seq();
-        Self {
-            inner: Mutex::new(Inner {
-                next_seq: reserved + 1,
-                reserved_until: reserved,
-                pending: VecDeque::new(),
-            }),
-            notify: Notify::new(),
-            state,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues an event and returns its sequence number.
-    pub fn push(&self, server_id: i64, body: pb::agent_event::Body) -> u64 {
-        let seq = {
-            let mut g = self.lock();
-            if g.next_seq > g.reserved_until {
-                let until = g.next_seq + SEQ_BLOCK;
-                if let Err(e) = self.state.reserve_seq(until) {
-                    // Still usable: the numbers only risk reuse after a crash, which the controller
-                    // would drop as duplicates. Loud, because that loses events.
-                    tracing::error!(error = %e, "could not reserve sequence numbers");
-                }
-                g.reserved_until = until;
-            }
-            let seq = g.next_seq;
-            g.next_seq += 1;
-            g.pending.push_back(pb::AgentEvent {
-                seq,
-                time: Some(timestamp_now()),
-                server_id,
-                body: Some(body),
-            });
-            seq
+    /// Opens the spool in `<state>/spool`, recovering what a previous run left there.
+    pub fn open(state: &StateDir, max_bytes: u64) -> Result<Self, OutboxError> {
+        let cfg = SpoolConfig {
+            max_bytes,
+            ..SpoolConfig::default()
         };
-        self.notify.notify_waiters();
-        self.notify.notify_one();
-        seq
+        let spool = Spool::open(state.root().join("spool"), cfg)?;
+        let report = spool.recovery_report().clone();
+        let stats = spool.stats();
+        tracing::info!(
+            records = stats.records,
+            bytes = stats.bytes,
+            next_seq = stats.next_seq,
+            ?report,
+            "spool opened"
+        );
+        let outbox = Self {
+            spool: Arc::new(Mutex::new(spool)),
+            sendable: Notify::new(),
+            appended: Notify::new(),
+            acked: watch::channel(stats.acked_seq).0,
+            resume: Mutex::default(),
+            refused: AtomicU64::new(0),
+        };
+        outbox.rebuild_resume_tokens();
+        Ok(outbox)
     }
 
-    /// Drops every event at or below `seq`.
-    pub fn ack(&self, seq: u64) {
-        let mut g = self.lock();
-        while g.pending.front().is_some_and(|e| e.seq <= seq) {
-            g.pending.pop_front();
+    fn lock(&self) -> MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn rebuild_resume_tokens(&self) {
+        let mut after = 0;
+        loop {
+            let recs = match self.lock().read_from(after, 10_000, READ_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the spool");
+                    return;
+                }
+            };
+            let Some(last) = recs.last().map(|r| r.seq) else {
+                return;
+            };
+            for r in recs {
+                if let Ok(ev) = pb::AgentEvent::decode(r.payload.as_slice())
+                    && let Some(pb::agent_event::Body::Logs(b)) = ev.body
+                    && !b.resume_token.is_empty()
+                {
+                    self.resume
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(ev.server_id, (r.seq, b.resume_token));
+                }
+            }
+            after = last;
         }
+    }
+
+    /// Appends an event; `None` when the spool refused it (full of undroppable records), which is
+    /// logged and counted.
+    pub fn push(&self, server_id: i64, body: pb::agent_event::Body) -> Option<u64> {
+        let class = class_of(&body);
+        let token = match &body {
+            pb::agent_event::Body::Logs(b) if !b.resume_token.is_empty() => {
+                Some(b.resume_token.clone())
+            }
+            _ => None,
+        };
+        let now = Utc::now();
+        let ev = pb::AgentEvent {
+            seq: 0,
+            time: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            server_id,
+            body: Some(body),
+        };
+        let result = self.lock().append(class, &ev.encode_to_vec());
+        match result {
+            Ok(seq) => {
+                if let Some(t) = token {
+                    self.resume
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(server_id, (seq, t));
+                }
+                self.appended.notify_one();
+                Some(seq)
+            }
+            Err(e) => {
+                let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(error = %e, refused_total = n, server_id, "event not spooled");
+                None
+            }
+        }
+    }
+
+    /// Group commit: flushes appended events (fsync) shortly after they arrive, reports gaps,
+    /// and wakes the link. Runs until `cancel`, then flushes once more.
+    pub async fn run_flusher(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let stop = tokio::select! {
+                _ = cancel.cancelled() => true,
+                _ = self.appended.notified() => false,
+            };
+            // Let a burst accumulate into one fsync.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let spool = self.spool.clone();
+            let flushed = tokio::task::spawn_blocking(move || {
+                let mut s = spool.lock().unwrap_or_else(|p| p.into_inner());
+                let r = s.flush();
+                (r, s.take_gap())
+            })
+            .await;
+            match flushed {
+                Ok((Ok(()), gap)) => {
+                    if let Some(gap) = gap {
+                        tracing::warn!(?gap, "spool dropped events");
+                        let g = pb::Gap {
+                            dropped_metrics: gap.evicted.get(Class::Metrics),
+                            dropped_log_lines: gap.rejected.get(Class::Log),
+                            reason: format!(
+                                "spool full: {} metrics evicted, {} events refused",
+                                gap.evicted.total(),
+                                gap.rejected.total()
+                            ),
+                        };
+                        self.push(0, pb::agent_event::Body::Gap(g));
+                    }
+                    self.sendable.notify_waiters();
+                    self.sendable.notify_one();
+                }
+                Ok((Err(e), _)) => tracing::error!(error = %e, "spool flush failed"),
+                Err(e) => tracing::error!(error = %e, "spool flush task failed"),
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Everything at or below `seq` is stored by the controller.
+    pub fn ack(&self, seq: u64) {
+        if let Err(e) = self.lock().ack(seq) {
+            tracing::error!(error = %e, seq, "spool ack failed");
+        }
+        self.resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (s, _)| *s > seq);
+        self.acked.send_if_modified(|a| {
+            let changed = seq > *a;
+            *a = (*a).max(seq);
+            changed
+        });
     }
 
     /// A new session was accepted with the controller's high-water mark `acked`. If the controller
-    /// is ahead of our counter (the state dir was lost), pending events are renumbered after it so
-    /// they are not mistaken for duplicates.
+    /// is ahead of the spool (the state dir was lost), new events continue after its mark.
     pub fn on_accepted(&self, acked: u64) {
-        let mut g = self.lock();
-        if g.next_seq <= acked {
-            tracing::warn!(
-                acked,
-                next = g.next_seq,
-                "controller is ahead of local sequence numbers; renumbering"
-            );
-            let mut seq = acked + 1;
-            for e in g.pending.iter_mut() {
-                e.seq = seq;
-                seq += 1;
-            }
-            g.next_seq = seq;
-            g.reserved_until = g.reserved_until.max(seq + SEQ_BLOCK);
-            if let Err(e) = self.state.reserve_seq(g.reserved_until) {
-                tracing::error!(error = %e, "could not reserve sequence numbers");
-            }
-        } else {
-            while g.pending.front().is_some_and(|e| e.seq <= acked) {
-                g.pending.pop_front();
+        {
+            let mut s = self.lock();
+            if s.next_seq() <= acked {
+                tracing::warn!(
+                    acked,
+                    next = s.next_seq(),
+                    "controller is ahead of the local spool; continuing after its mark"
+                );
+                if let Err(e) = s.bump_to(acked + 1) {
+                    tracing::error!(error = %e, "spool bump failed");
+                }
             }
         }
+        self.ack(acked);
     }
 
-    /// Up to `max` pending events with a sequence number above `after`, in order.
+    /// Up to `max` durable events with a sequence number above `after`, in order.
     pub fn after(&self, after: u64, max: usize) -> Vec<pb::AgentEvent> {
-        self.lock()
-            .pending
-            .iter()
-            .filter(|e| e.seq > after)
-            .take(max)
-            .cloned()
+        let recs = match self.lock().read_from(after, max, READ_BYTES) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the spool");
+                return Vec::new();
+            }
+        };
+        recs.into_iter()
+            .filter_map(|r| match pb::AgentEvent::decode(r.payload.as_slice()) {
+                Ok(mut ev) => {
+                    ev.seq = r.seq;
+                    Some(ev)
+                }
+                Err(e) => {
+                    tracing::error!(seq = r.seq, error = %e, "undecodable spool record skipped");
+                    None
+                }
+            })
             .collect()
     }
 
     /// Number of unacknowledged events.
-    pub fn len(&self) -> usize {
-        self.lock().pending.len()
+    pub fn len(&self) -> u64 {
+        self.lock().stats().records
     }
 
     /// Whether nothing waits for acknowledgement.
@@ -133,17 +266,40 @@ impl Outbox {
         self.len() == 0
     }
 
-    /// Completes when an event is pushed (or immediately if one was pushed since the last wait).
-    pub async fn changed(&self) {
-        self.notify.notified().await;
+    /// Bytes held in the spool.
+    pub fn bytes(&self) -> u64 {
+        self.lock().stats().bytes
     }
-}
 
-fn timestamp_now() -> prost_types::Timestamp {
-    let t = Utc::now();
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    /// Completes when new durable events may be available.
+    pub async fn changed(&self) {
+        self.sendable.notified().await;
+    }
+
+    /// The controller's acknowledgement mark, as it moves.
+    pub fn subscribe_acks(&self) -> watch::Receiver<u64> {
+        self.acked.subscribe()
+    }
+
+    /// The resume token of the newest queued log batch of `server_id`, if one is still queued.
+    pub fn log_resume_token(&self, server_id: i64) -> Option<String> {
+        self.resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&server_id)
+            .map(|(_, t)| t.clone())
+    }
+
+    /// Events refused because the spool was full.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Flushes everything appended so far (used at shutdown).
+    pub fn flush_now(&self) {
+        if let Err(e) = self.lock().flush() {
+            tracing::error!(error = %e, "spool flush failed");
+        }
     }
 }
 
@@ -155,30 +311,63 @@ mod tests {
         pb::agent_event::Body::Status(pb::StatusChanged::default())
     }
 
-    #[test]
-    fn sequence_continues_after_restart_and_ack_trims() {
+    #[tokio::test]
+    async fn events_survive_a_restart_until_acknowledged() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let o = Outbox::new(StateDir::open(dir.path()).expect("state"));
-        assert_eq!(o.push(1, body()), 1);
-        assert_eq!(o.push(1, body()), 2);
-        o.ack(1);
-        assert_eq!(o.after(0, 10).len(), 1);
-        let o2 = Outbox::new(StateDir::open(dir.path()).expect("state"));
+        let state = StateDir::open(dir.path()).expect("state");
+        let o = Arc::new(Outbox::open(&state, 32 << 20).expect("open"));
+        let cancel = CancellationToken::new();
+        let flusher = tokio::spawn(o.clone().run_flusher(cancel.clone()));
+        let a = o.push(1, body()).expect("a");
+        let b = o.push(1, body()).expect("b");
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while o.after(0, 10).len() < 2 {
+                o.changed().await;
+            }
+        })
+        .await
+        .expect("durable");
+        o.ack(a);
+        cancel.cancel();
+        flusher.await.expect("flusher");
+        drop(o);
+        let o = Outbox::open(&state, 32 << 20).expect("reopen");
+        let left: Vec<u64> = o.after(0, 10).iter().map(|e| e.seq).collect();
+        assert_eq!(
+            left,
+            vec![b],
+            "the acknowledged event is gone, the other survives"
+        );
         assert!(
-            o2.push(1, body()) > 2,
-            "a restarted agent never reuses a sequence number"
+            o.push(1, body()).expect("c") > b,
+            "sequence numbers never go backwards"
         );
     }
 
-    #[test]
-    fn controller_ahead_renumbers_pending() {
+    #[tokio::test]
+    async fn a_log_resume_token_is_found_after_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let o = Outbox::new(StateDir::open(dir.path()).expect("state"));
-        o.push(1, body());
-        o.push(1, body());
-        o.on_accepted(500);
-        let seqs: Vec<u64> = o.after(500, 10).iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![501, 502]);
-        assert_eq!(o.push(1, body()), 503);
+        let state = StateDir::open(dir.path()).expect("state");
+        {
+            let o = Outbox::open(&state, 32 << 20).expect("open");
+            o.push(
+                7,
+                pb::agent_event::Body::Logs(pb::LogBatch {
+                    entries: vec![],
+                    resume_token: "t1".into(),
+                }),
+            );
+            o.push(
+                7,
+                pb::agent_event::Body::Logs(pb::LogBatch {
+                    entries: vec![],
+                    resume_token: "t2".into(),
+                }),
+            );
+            o.flush_now();
+        }
+        let o = Outbox::open(&state, 32 << 20).expect("reopen");
+        assert_eq!(o.log_resume_token(7).as_deref(), Some("t2"));
+        assert_eq!(o.log_resume_token(8), None);
     }
 }

@@ -85,7 +85,8 @@
 //! garbage (tmp file, fsync, rename), so good data around a bad record is kept. All of it is
 //! counted in the [`RecoveryReport`]; nothing panics on garbage. Segments that end up empty or
 //! fully acked are deleted. The next seq is the maximum of the persisted floor, `acked + 1`, the
-//! highest seq on disk + 1 and the seq a corrupt-but-recognisable record header carried + 1.
+//! highest seq on disk + 1 and one past the seq that a corrupt or torn but recognisable record
+//! header carried (conservative: that record may have been sent before it rotted).
 //! [`Spool::bump_to`] raises it further when the controller's high-water mark is higher (state
 //! dir lost). [`Spool::incarnation`] is a random id chosen when the state is created: a changed
 //! incarnation tells the controller the sequence space restarted.

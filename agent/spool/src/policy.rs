@@ -8,8 +8,10 @@
 //!    restarts already made in the window (`count - 1`). So `max_restarts = 3` allows three
 //!    automatic restarts in any window; the fourth crash inside it stops the loop.
 //! 3. Otherwise → [`Decision::RestartAfter`] a backoff of `backoff_initial * 2^(streak - 1)`,
-//!    capped at `backoff_max`, where `streak` counts the trailing crashes whose run lasted less
-//!    than the window. A run of at least `restart_window` is healthy and resets the backoff.
+//!    capped at `backoff_max`, where `streak` is the current crash plus the earlier crashes
+//!    chained to it by runs shorter than the window. A run of at least `restart_window` is
+//!    healthy and resets the backoff: the crash ending it waits `backoff_initial`, the next
+//!    quick crash twice that, and so on.
 //!
 //! Crashes spread wider than the window never reach the give-up threshold, so they keep being
 //! restarted (with a growing backoff while the runs stay shorter than the window).
@@ -110,8 +112,10 @@ impl RestartPolicy {
                 restarts_in_window: in_window - 1,
             };
         }
-        let streak = crashes
+        // The current crash, plus each earlier crash chained to it by a run shorter than the window.
+        let streak = 1 + crashes
             .iter()
+            .skip(1)
             .rev()
             .take_while(|c| c.ran_for < self.restart_window)
             .count();
@@ -291,7 +295,7 @@ mod tests {
             now += 5 * S;
             assert_eq!(
                 h.on_crash(&p, now, 5 * S),
-                Decision::RestartAfter(expect * S)
+                Decision::RestartAfter(Duration::from_secs(expect))
             );
         }
         // Ran a full window: back to the initial backoff ...
@@ -307,7 +311,7 @@ mod tests {
         let p = policy(2, 100);
         let t0 = Instant::now();
         let c = |s: u64| Crash {
-            at: t0 + s * S,
+            at: t0 + Duration::from_secs(s),
             ran_for: S,
         };
         // Two old crashes outside the window + 2 inside: still allowed.
@@ -350,10 +354,13 @@ mod tests {
         let mut h = CrashHistory::new();
         let t0 = Instant::now();
         for i in 0..1000u64 {
-            h.record(t0 + i * 1000 * S, S);
+            h.record(t0 + Duration::from_secs(i * 1000), S);
         }
         assert_eq!(h.crashes().len(), HISTORY_CAP);
-        assert_eq!(h.crashes()[HISTORY_CAP - 1].at, t0 + 999_000 * S);
+        assert_eq!(
+            h.crashes()[HISTORY_CAP - 1].at,
+            t0 + Duration::from_secs(999_000)
+        );
         h.clear();
         assert!(h.crashes().is_empty());
     }

@@ -273,7 +273,7 @@ mod tests {
         assert!(parse_stat("").is_err());
         assert!(parse_stat(")(").is_err());
         assert!(parse_stat("x (y) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20").is_err());
-        let z = "7 (sleep) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 77 0";
+        let z = "7 (sleep) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 77 0";
         let z = parse_stat(z).unwrap();
         assert!(z.has_exited());
         assert_eq!(z.start_time_ticks, 77);

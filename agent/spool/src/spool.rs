@@ -169,7 +169,8 @@ pub struct Gap {
     /// Lowest and highest evicted seq (the evicted seqs lie in this range, interleaved with
     /// records of other classes that were kept).
     pub evicted_seq_range: Option<(u64, u64)>,
-    /// Appends refused with [`SpoolError::Full`] (these records never got a seq).
+    /// Appends refused with [`SpoolError::Full`] or [`SpoolError::RecordTooLarge`] (these
+    /// records never got a seq).
     pub rejected: ClassCounts,
 }
 
@@ -221,7 +222,7 @@ pub struct SpoolStats {
     pub oldest_unacked_seq: Option<u64>,
     /// Records evicted before being acked, since open.
     pub evicted: ClassCounts,
-    /// Appends refused because the spool was full, since open.
+    /// Appends refused (full spool or oversized record), since open.
     pub rejected: ClassCounts,
     pub incarnation: u64,
 }
@@ -259,7 +260,7 @@ pub enum SpoolError {
 
 type Result<T, E = SpoolError> = std::result::Result<T, E>;
 
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SpoolError + 'a {
     move |source| SpoolError::Io {
         op,
         path: path.to_path_buf(),
@@ -299,7 +300,7 @@ impl Segment {
 
     fn push(&mut self, seq: u64, class: Class, payload: &[u8]) {
         let offset = self.size();
-        if self.records % INDEX_EVERY == 0 {
+        if self.records.is_multiple_of(INDEX_EVERY) {
             self.index.push((seq, offset));
         }
         encode_record(&mut self.buf, seq, class, payload);
@@ -582,8 +583,7 @@ fn recover_segment(
         });
     }
 
-    let len;
-    if rewrite {
+    let len = if rewrite {
         let mut out = Vec::with_capacity(bytes.len());
         out.extend_from_slice(&encode_segment_header(lane as u8));
         for (a, b) in &keep {
@@ -596,10 +596,10 @@ fn recover_segment(
             f.sync_data().map_err(io_err("fsync", &tmp))?;
         }
         fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-        len = out.len() as u64;
+        out.len() as u64
     } else {
-        len = clean_end as u64;
-    }
+        clean_end as u64
+    };
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -620,7 +620,7 @@ fn recover_segment(
         s.copy_from_slice(&bytes[a + 8..a + 16]);
         let seq = u64::from_le_bytes(s);
         first_rec_seq.get_or_insert(seq);
-        if i as u64 % INDEX_EVERY == 0 {
+        if (i as u64).is_multiple_of(INDEX_EVERY) {
             index.push((seq, off));
         }
         off += (b - a) as u64;
@@ -864,8 +864,11 @@ impl Spool {
         seg.push(seq, class, payload);
         self.total_bytes += rec_len;
         self.next_seq = after;
-        if seg.buf.len() >= write_buffer {
-            seg.spill()?;
+        if seg.buf.len() >= write_buffer
+            && let Err(e) = seg.spill()
+        {
+            // The record is buffered and counted; the error resurfaces at the next flush.
+            tracing::warn!(error = %e, "spool: write failed, will retry at flush");
         }
         Ok(seq)
     }
@@ -885,9 +888,16 @@ impl Spool {
             .create_new(true)
             .open(&path)
             .map_err(io_err("create", &path))?;
-        file.write_all_at(&encode_segment_header(lane as u8), 0)
-            .map_err(io_err("write", &path))?;
-        state::sync_dir(&self.dir).map_err(io_err("fsync", &self.dir))?;
+        let init = file
+            .write_all_at(&encode_segment_header(lane as u8), 0)
+            .map_err(io_err("write", &path))
+            .and_then(|()| state::sync_dir(&self.dir).map_err(io_err("fsync", &self.dir)));
+        if let Err(e) = init {
+            // Do not leave a half-made file behind: the retry creates the same name.
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         self.total_bytes += SEGMENT_HEADER_LEN;
         self.lanes[lane].segments.push(Segment {
             path,

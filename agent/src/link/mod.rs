@@ -192,7 +192,7 @@ impl Link {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = self.outbox.changed() => {}
                 _ = heartbeat.tick() => {
-                    let hb = pb::Heartbeat { time: Some(now()), spool_bytes: 0 };
+                    let hb = pb::Heartbeat { time: Some(now()), spool_bytes: self.outbox.bytes() };
                     if tx.send(pb::AgentMessage { body: Some(pb::agent_message::Body::Heartbeat(hb)) }).await.is_err() {
                         return Ok(());
                     }

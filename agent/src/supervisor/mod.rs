@@ -78,6 +78,12 @@ pub struct SupervisorConfig {
     pub restart_backoff_max: Duration,
     /// Log lines attached to a crash event.
     pub crash_log_lines: usize,
+    /// The servers' time zone, for log timestamps.
+    pub log_time_zone: languard_rpt::LogTimeZone,
+    /// Flood guard: log lines per second per server above which lines are dropped and counted.
+    pub log_max_lines_per_sec: u32,
+    /// Old `.rpt` files kept per server (0 = never prune).
+    pub log_keep_files: usize,
 }
 
 /// What the agent remembers about a running server across its own restarts.
@@ -854,6 +860,22 @@ impl Supervisor {
     /// Starts the tasks that run while the server runs.
     fn start_bundle(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
         let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
+        let server_dir = self.state.server_dir(slot.id);
+        if let Err(e) = std::fs::create_dir_all(&server_dir) {
+            tracing::warn!(error = %e, "cannot create the server's state dir");
+        }
+        let logs = crate::logs::LogSettings {
+            profiles_dir: adapter::profiles_dir(spec),
+            time_zone: self.cfg.log_time_zone.clone(),
+            max_lines_per_sec: self.cfg.log_max_lines_per_sec,
+            keep_files: self.cfg.log_keep_files,
+            checkpoint_path: server_dir.join("log-checkpoint.json"),
+            entry_idle: Duration::from_millis(50),
+        };
+        let (outbox, token, id) = (self.outbox.clone(), bundle.token(), slot.id);
+        bundle.spawn("logs", slot.id, move || {
+            crate::logs::run(id, logs.clone(), outbox.clone(), token.clone())
+        });
         if spec.rcon_port > 0 {
             let settings = RconSettings {
                 addr: std::net::SocketAddr::from((

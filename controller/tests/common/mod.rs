@@ -327,6 +327,8 @@ impl Agent {
             .arg("--stop-timeout-seconds")
             .arg("2")
             .env("RUST_LOG", "info")
+            .env("LANGUARD_RESTART_BACKOFF_INITIAL_MS", "300")
+            .env("LANGUARD_RESTART_BACKOFF_MAX_MS", "2000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -425,4 +427,198 @@ pub fn alive(pid: i32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| s.contains(") Z "))
             .unwrap_or(true)
+}
+
+/// A scripted agent: a raw `AgentService.Session` driven by the test. Event batches get sequence
+/// numbers from [`FakeAgent::send`]; spec pushes (`upsert`, `remove`) are answered `ok` at once;
+/// every other command (e.g. `rcon`) waits in [`FakeAgent::next_command`] for the test to answer.
+pub struct FakeAgent {
+    tx: tokio::sync::mpsc::Sender<pb::AgentMessage>,
+    acks: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    commands: tokio::sync::mpsc::UnboundedReceiver<pb::AgentCommand>,
+    pub accepted: pb::SessionAccepted,
+    /// The last sequence number used.
+    pub seq: u64,
+}
+
+impl FakeAgent {
+    pub async fn connect(c: &Controller, token: &str) -> FakeAgent {
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(64);
+        tx.send(pb::AgentMessage {
+            body: Some(pb::agent_message::Body::Hello(pb::AgentHello {
+                agent_version: "fake".into(),
+                hostname: "fake-host".into(),
+                os: "linux".into(),
+                servers: vec![],
+            })),
+        })
+        .await
+        .unwrap();
+        let mut client = pb::agent_service_client::AgentServiceClient::new(c.channel().await);
+        let mut inbound = client
+            .session(authed(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                token,
+            ))
+            .await
+            .expect("session")
+            .into_inner();
+        let accepted = match inbound.message().await.expect("accepted").expect("message") {
+            pb::ControllerMessage {
+                body: Some(pb::controller_message::Body::Accepted(a)),
+            } => a,
+            other => panic!("expected SessionAccepted, got {other:?}"),
+        };
+        let (ack_tx, acks) = tokio::sync::mpsc::unbounded_channel();
+        let (cmd_tx, commands) = tokio::sync::mpsc::unbounded_channel();
+        let reply = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(m)) = inbound.message().await {
+                match m.body {
+                    Some(pb::controller_message::Body::Ack(a)) => {
+                        let _ = ack_tx.send(a.seq);
+                    }
+                    Some(pb::controller_message::Body::Command(cmd)) => match cmd.action {
+                        Some(pb::agent_command::Action::Upsert(_))
+                        | Some(pb::agent_command::Action::Remove(_)) => {
+                            let _ = reply
+                                .send(pb::AgentMessage {
+                                    body: Some(pb::agent_message::Body::CommandResult(
+                                        pb::CommandResult {
+                                            request_id: cmd.request_id,
+                                            ok: true,
+                                            ..Default::default()
+                                        },
+                                    )),
+                                })
+                                .await;
+                        }
+                        _ => {
+                            let _ = cmd_tx.send(cmd);
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        });
+        let seq = accepted.acked_seq;
+        FakeAgent {
+            tx,
+            acks,
+            commands,
+            accepted,
+            seq,
+        }
+    }
+
+    /// Sends one batch with the next sequence numbers and returns the acknowledged mark.
+    pub async fn send(&mut self, events: Vec<(i64, pb::agent_event::Body)>) -> u64 {
+        let batch: Vec<pb::AgentEvent> = events
+            .into_iter()
+            .map(|(server_id, body)| {
+                self.seq += 1;
+                pb::AgentEvent {
+                    seq: self.seq,
+                    time: Some(now_ts()),
+                    server_id,
+                    body: Some(body),
+                }
+            })
+            .collect();
+        self.send_raw(batch).await
+    }
+
+    /// Sends events exactly as given (e.g. a resend of old sequence numbers); returns the ack.
+    pub async fn send_raw(&mut self, events: Vec<pb::AgentEvent>) -> u64 {
+        self.tx
+            .send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Events(pb::EventBatch { events })),
+            })
+            .await
+            .expect("session open");
+        tokio::time::timeout(Duration::from_secs(20), self.acks.recv())
+            .await
+            .expect("ack within 20 s")
+            .expect("session open")
+    }
+
+    /// The next command the controller sent (spec pushes excluded).
+    pub async fn next_command(&mut self) -> pb::AgentCommand {
+        tokio::time::timeout(Duration::from_secs(20), self.commands.recv())
+            .await
+            .expect("command within 20 s")
+            .expect("session open")
+    }
+
+    /// Answers a command.
+    pub async fn answer(&self, result: pb::CommandResult) {
+        self.tx
+            .send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::CommandResult(result)),
+            })
+            .await
+            .expect("session open");
+    }
+}
+
+/// The current time as a proto timestamp.
+pub fn now_ts() -> prost_types::Timestamp {
+    ts(chrono::Utc::now())
+}
+
+/// A proto timestamp.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A node with a server on it and a scripted agent connected for it.
+pub struct Rig {
+    pub admin: String,
+    pub node_id: i64,
+    pub server_id: i64,
+    pub agent: FakeAgent,
+    pub dir: tempfile::TempDir,
+}
+
+impl Rig {
+    pub async fn new(c: &Controller, node: &str) -> Rig {
+        let admin = c.admin_token().await;
+        let (node_id, token) = c.create_node(node).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server_id = create_server(c, &admin, node_id, "main", dir.path()).await;
+        let agent = FakeAgent::connect(c, &token).await;
+        Rig {
+            admin,
+            node_id,
+            server_id,
+            agent,
+            dir,
+        }
+    }
+}
+
+/// Creates a server (backed by the test double's path) and returns its id.
+pub async fn create_server(
+    c: &Controller,
+    admin: &str,
+    node_id: i64,
+    name: &str,
+    dir: &Path,
+) -> i64 {
+    let mut servers = pb::server_service_client::ServerServiceClient::new(c.channel().await);
+    servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(fake_server(node_id, name, dir, free_game_port(), &[])),
+                rcon_password: String::new(),
+            },
+            admin,
+        ))
+        .await
+        .expect("create server")
+        .into_inner()
+        .id
 }

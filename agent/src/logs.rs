@@ -1,0 +1,285 @@
+//! The log task of one server: follows its `.rpt` files (the newest `arma3server_x64_*.rpt` /
+//! `arma3server_*.rpt` in the profiles dir, which is also where the agent writes the server's
+//! stdout), parses lines into entries (`languard-rpt`), and queues them as `LogBatch` events.
+//!
+//! Exactly-once: every batch carries a resume token (file identity + offset after its last line).
+//! A restarted agent resumes after the newest token among the events still queued and the
+//! checkpoint file, which is written when the controller acknowledges a batch. Lines that were
+//! queued are resent with their original sequence numbers; lines after them are read again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use languard_proto::v1 as pb;
+use languard_rpt::{Entry, EntryAssembler, Kind, Level, LogTimeZone};
+use languard_tail::{Checkpoint, LogSource, TailBatch, TailConfig, TailEvent, TailRecord, Tailer};
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Outbox;
+
+/// Settings of the log task.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// Where the `.rpt` files are.
+    pub profiles_dir: PathBuf,
+    /// The server's time zone (timestamps in the file are local wall-clock time).
+    pub time_zone: LogTimeZone,
+    /// Lines per second above which lines are dropped and counted (0 = no limit).
+    pub max_lines_per_sec: u32,
+    /// Old `.rpt` files to keep (0 = never prune).
+    pub keep_files: usize,
+    /// Where the checkpoint file lives.
+    pub checkpoint_path: PathBuf,
+    /// How long a pending entry waits for continuation lines before it is sent.
+    pub entry_idle: Duration,
+}
+
+/// Entries per event.
+const MAX_ENTRIES_PER_EVENT: usize = 2000;
+
+fn load_checkpoint(path: &Path) -> Option<Checkpoint> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn save_checkpoint(path: &Path, c: &Checkpoint) {
+    let Ok(json) = serde_json::to_vec(c) else {
+        return;
+    };
+    let tmp = path.with_extension("tmp");
+    let ok = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = ok {
+        tracing::warn!(error = %e, path = %path.display(), "could not save the log checkpoint");
+    }
+}
+
+fn level_of(l: Level) -> pb::LogLevel {
+    match l {
+        Level::Info => pb::LogLevel::Info,
+        Level::Warning => pb::LogLevel::Warning,
+        Level::Error => pb::LogLevel::Error,
+    }
+}
+
+/// The stored name of an entry kind.
+pub fn kind_name(k: &Kind<'_>) -> &'static str {
+    match k {
+        Kind::Header { .. } => "header",
+        Kind::PlayerConnected { .. } => "player_connected",
+        Kind::PlayerDisconnected { .. } => "player_disconnected",
+        Kind::MissionRead { .. } => "mission_read",
+        Kind::MissionStarted => "mission_started",
+        Kind::MissionFinished => "mission_finished",
+        Kind::BattlEye { .. } => "battleye",
+        Kind::ServerLoad(_) => "server_load",
+        Kind::HostIdentity => "host_identity",
+        Kind::Other => "other",
+    }
+}
+
+struct Reader {
+    server_id: i64,
+    tz: LogTimeZone,
+    assembler: EntryAssembler,
+    /// Checkpoint after the last line pushed into the assembler.
+    last_line: Option<Checkpoint>,
+    /// Checkpoint after the last line of the last entry that left the assembler.
+    emitted: Option<Checkpoint>,
+    out: Vec<pb::AgentLogEntry>,
+    current_file: Option<PathBuf>,
+}
+
+impl Reader {
+    fn entry(&mut self, e: Entry) {
+        let time = e.time_utc(&self.tz);
+        self.out.push(pb::AgentLogEntry {
+            time: Some(prost_types::Timestamp {
+                seconds: time.timestamp(),
+                nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            level: level_of(e.level) as i32,
+            kind: kind_name(&e.kind).to_owned(),
+            text: e.text,
+        });
+    }
+
+    fn notice(&mut self, text: String) {
+        let now = chrono::Utc::now();
+        self.out.push(pb::AgentLogEntry {
+            time: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: 0,
+            }),
+            level: pb::LogLevel::Warning as i32,
+            kind: "notice".into(),
+            text,
+        });
+    }
+
+    fn start_file(&mut self, path: &Path) {
+        let start: Option<NaiveDateTime> = path
+            .file_name()
+            .and_then(|n| languard_rpt::date_from_file_name(&n.to_string_lossy()));
+        self.assembler = EntryAssembler::new(start);
+        self.current_file = Some(path.to_owned());
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some(e) = self.assembler.flush() {
+            self.entry(e);
+            self.emitted = self.last_line.clone();
+        }
+    }
+
+    fn take(&mut self, batch: TailBatch) {
+        for rec in batch.records {
+            match rec {
+                TailRecord::Line(line) => {
+                    if self.current_file.as_deref() != Some(&*line.file_path) {
+                        self.flush_pending();
+                        self.start_file(&line.file_path);
+                    }
+                    if let Some(e) = self.assembler.push(&line.text) {
+                        self.entry(e);
+                        // The finished entry ended with the previous line.
+                        self.emitted = self.last_line.clone();
+                    }
+                    self.last_line = Some(line.checkpoint());
+                }
+                TailRecord::Event(ev) => match &ev {
+                    TailEvent::Rotated { .. } => self.flush_pending(),
+                    TailEvent::Dropped { .. }
+                    | TailEvent::Truncated { .. }
+                    | TailEvent::CheckpointMissed { .. } => {
+                        self.flush_pending();
+                        self.notice(ev.to_string());
+                    }
+                    _ => {}
+                },
+            }
+        }
+        // Lines the flood guard dropped also advance the position.
+        if let Some(pos) = batch.position
+            && self.assembler_is_empty()
+        {
+            self.emitted = Some(pos);
+        }
+    }
+
+    fn assembler_is_empty(&self) -> bool {
+        // After a flush nothing is pending; before the first line too.
+        self.last_line.is_none() || self.emitted == self.last_line
+    }
+}
+
+/// One run of the log task. Returns an error to be restarted with backoff.
+pub async fn run(
+    server_id: i64,
+    s: LogSettings,
+    outbox: Arc<Outbox>,
+    cancel: CancellationToken,
+) -> Result<(), String> {
+    let resume = newest(
+        load_checkpoint(&s.checkpoint_path),
+        outbox.log_resume_token(server_id),
+    );
+    let mut cfg = TailConfig::new(LogSource::arma3(&s.profiles_dir));
+    cfg.max_lines_per_sec = s.max_lines_per_sec;
+    cfg.partial_line_idle = Some(Duration::from_secs(2));
+    let (handle, mut rx) =
+        Tailer::spawn(cfg, resume, cancel.child_token()).map_err(|e| e.to_string())?;
+    let mut reader = Reader {
+        server_id,
+        tz: s.time_zone.clone(),
+        assembler: EntryAssembler::new(None),
+        last_line: None,
+        emitted: None,
+        out: Vec::new(),
+        current_file: None,
+    };
+    let mut acks = outbox.subscribe_acks();
+    // (seq, checkpoint) of batches not yet acknowledged, oldest first.
+    let mut unacked: std::collections::VecDeque<(u64, Checkpoint)> = Default::default();
+    let mut prune = tokio::time::interval(Duration::from_secs(600));
+    let result = loop {
+        let pending = !reader.assembler_is_empty();
+        tokio::select! {
+            _ = cancel.cancelled() => break Ok(()),
+            b = rx.recv() => match b {
+                Some(batch) => reader.take(batch),
+                None => break Err("log tailer stopped".to_owned()),
+            },
+            _ = tokio::time::sleep(s.entry_idle), if pending => reader.flush_pending(),
+            changed = acks.changed() => {
+                if changed.is_err() {
+                    break Err("outbox closed".to_owned());
+                }
+                let acked = *acks.borrow_and_update();
+                let mut newest_acked = None;
+                while unacked.front().is_some_and(|(seq, _)| *seq <= acked) {
+                    newest_acked = unacked.pop_front().map(|(_, c)| c);
+                }
+                if let Some(c) = newest_acked {
+                    save_checkpoint(&s.checkpoint_path, &c);
+                }
+            }
+            _ = prune.tick(), if s.keep_files > 0 => {
+                match handle.prune(s.keep_files) {
+                    Ok(removed) if !removed.is_empty() => tracing::info!(count = removed.len(), "pruned old log files"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning log files failed"),
+                }
+            }
+        }
+        if !reader.out.is_empty() {
+            let token = reader
+                .emitted
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok())
+                .unwrap_or_default();
+            let entries = std::mem::take(&mut reader.out);
+            let chunks: Vec<Vec<pb::AgentLogEntry>> = entries
+                .chunks(MAX_ENTRIES_PER_EVENT)
+                .map(<[_]>::to_vec)
+                .collect();
+            let last = chunks.len().saturating_sub(1);
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let resume_token = if i == last {
+                    token.clone()
+                } else {
+                    String::new()
+                };
+                let body = pb::agent_event::Body::Logs(pb::LogBatch {
+                    entries: chunk,
+                    resume_token,
+                });
+                // A full spool refuses log lines instead of dropping them: wait and retry, which
+                // stops reading (the file is the buffer).
+                let seq = loop {
+                    if let Some(seq) = outbox.push(reader.server_id, body.clone()) {
+                        break seq;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                };
+                if i == last
+                    && let Some(c) = reader.emitted.clone()
+                {
+                    unacked.push_back((seq, c));
+                }
+            }
+        }
+    };
+    handle.cancel();
+    result
+}
+
+/// The later of two checkpoints: the one from the queue wins when both exist, since queued
+/// events are always newer than what was acknowledged.
+fn newest(file: Option<Checkpoint>, queued: Option<String>) -> Option<Checkpoint> {
+    queued.and_then(|t| serde_json::from_str(&t).ok()).or(file)
+}
