@@ -64,6 +64,16 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         supervisor.upsert(spec);
     }
     supervisor.reattach();
+    tasks.spawn(
+        crate::metrics::run(
+            supervisor.clone(),
+            outbox.clone(),
+            Duration::from_secs(cfg.metrics_interval_seconds),
+            state.root().to_owned(),
+            shutdown.clone(),
+        )
+        .instrument(tracing::info_span!("metrics")),
+    );
     let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone());
     tasks.spawn(
         link.run(shutdown.clone())

@@ -34,6 +34,8 @@ pub struct AgentConfig {
     pub log_max_lines_per_sec: u32,
     /// Old `.rpt` files kept per server; older ones are deleted (0 = keep all).
     pub log_keep_files: usize,
+    /// How often the node and its servers are sampled (CPU, memory, ...), seconds.
+    pub metrics_interval_seconds: u64,
     /// How often each server's RCon `players` list is polled, seconds (joins and leaves arrive
     /// instantly from server messages; the poll reconciles).
     pub rcon_poll_interval_seconds: u64,
@@ -57,6 +59,7 @@ impl Default for AgentConfig {
             log_time_zone: "local".into(),
             log_max_lines_per_sec: 20_000,
             log_keep_files: 20,
+            metrics_interval_seconds: 10,
             rcon_poll_interval_seconds: 10,
             ca_cert: None,
             log_format: "text".into(),
@@ -179,6 +182,12 @@ impl AgentConfig {
             return Err(invalid(
                 "log_time_zone",
                 format!("unknown time zone {:?}", self.log_time_zone),
+            ));
+        }
+        if self.metrics_interval_seconds == 0 || self.metrics_interval_seconds > 3600 {
+            return Err(invalid(
+                "metrics_interval_seconds",
+                "must be between 1 and 3600",
             ));
         }
         if self.rcon_poll_interval_seconds == 0 || self.rcon_poll_interval_seconds > 3600 {

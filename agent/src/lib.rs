@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod link;
 pub mod logs;
+pub mod metrics;
 pub mod outbox;
 pub mod rcon;
 pub mod state;

@@ -47,6 +47,7 @@ fn class_of(body: &pb::agent_event::Body) -> Class {
     match body {
         pb::agent_event::Body::Status(_) | pb::agent_event::Body::Gap(_) => Class::Status,
         pb::agent_event::Body::Logs(_) => Class::Log,
+        pb::agent_event::Body::Metrics(_) => Class::Metrics,
         pb::agent_event::Body::Player(_)
         | pb::agent_event::Body::Players(_)
         | pb::agent_event::Body::Chat(_) => Class::Other,

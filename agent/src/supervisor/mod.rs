@@ -223,6 +223,28 @@ impl Supervisor {
         v
     }
 
+    /// The running servers: (id, pid, directories they use), for the metrics sampler.
+    pub fn running(&self) -> Vec<(i64, i32, Vec<PathBuf>)> {
+        lock(&self.slots)
+            .values()
+            .filter_map(|s| {
+                let pid = lock(&s.rt).pid;
+                if pid <= 0 {
+                    return None;
+                }
+                let spec = lock(&s.spec);
+                Some((
+                    s.id,
+                    pid,
+                    vec![
+                        adapter::profiles_dir(&spec),
+                        PathBuf::from(&spec.executable_path),
+                    ],
+                ))
+            })
+            .collect()
+    }
+
     /// State of one server.
     pub fn server_state(&self, id: i64) -> Option<pb::ServerState> {
         lock(&self.slots).get(&id).map(|s| s.state())
