@@ -129,7 +129,7 @@ impl Reader {
     fn flush_pending(&mut self) {
         if let Some(e) = self.assembler.flush() {
             self.entry(e);
-            self.emitted = self.last_line.clone();
+            self.emitted = self.last_line;
         }
     }
 
@@ -144,7 +144,7 @@ impl Reader {
                     if let Some(e) = self.assembler.push(&line.text) {
                         self.entry(e);
                         // The finished entry ended with the previous line.
-                        self.emitted = self.last_line.clone();
+                        self.emitted = self.last_line;
                     }
                     self.last_line = Some(line.checkpoint());
                 }
@@ -192,7 +192,7 @@ pub async fn run(
         Tailer::spawn(cfg, resume, cancel.child_token()).map_err(|e| e.to_string())?;
     let mut reader = Reader {
         server_id,
-        tz: s.time_zone.clone(),
+        tz: s.time_zone,
         assembler: EntryAssembler::new(None),
         last_line: None,
         emitted: None,
@@ -267,7 +267,7 @@ pub async fn run(
                     }
                 };
                 if i == last
-                    && let Some(c) = reader.emitted.clone()
+                    && let Some(c) = reader.emitted
                 {
                     unacked.push_back((seq, c));
                 }

@@ -1,6 +1,7 @@
 //! The controller's start-up and shutdown, in order:
 //! config (validated by the caller) → data dir → database and migrations → secrets → event hub →
-//! services → recovery of node state → initial admin → writer and liveness tasks → listen.
+//! services → recovery of node state → initial admin → writer, liveness and log retention tasks →
+//! listen.
 //! Shutdown: stop accepting, end streams, flush the writer, close the database, within the grace.
 
 use std::net::SocketAddr;
@@ -94,6 +95,23 @@ impl App {
                 shutdown.clone(),
             )
             .instrument(tracing::info_span!("liveness")),
+        );
+        // Validated in Config::validate; parsed again here to get the typed values.
+        let schedule = crate::jobs::retention::parse_schedule(&config.log_retention_schedule)
+            .map_err(|e| anyhow::anyhow!("log_retention_schedule: {e}"))?;
+        let tz = crate::jobs::retention::parse_time_zone(&config.log_retention_time_zone)
+            .map_err(|e| anyhow::anyhow!("log_retention_time_zone: {e}"))?;
+        tasks.spawn(
+            crate::jobs::retention::run(
+                db.clone(),
+                hub.clone(),
+                schedule,
+                tz,
+                crate::jobs::retention::RetentionOptions::days(config.log_retention_days),
+                Arc::new(crate::jobs::SystemClock),
+                shutdown.clone(),
+            )
+            .instrument(tracing::info_span!("log_retention")),
         );
         let agent_api = AgentApi::new(ctx.clone(), writer, tasks.clone());
         let router = crate::http::router(ctx.clone(), agent_api).await?;

@@ -46,6 +46,12 @@ pub struct Config {
     pub ws_send_timeout_seconds: u64,
     /// Log output: "text" or "json".
     pub log_format: String,
+    /// Log entries older than this many days are deleted by the retention job.
+    pub log_retention_days: u32,
+    /// When the retention job runs: a cron expression (5 fields, or 6 with seconds first).
+    pub log_retention_schedule: String,
+    /// The IANA time zone of `log_retention_schedule` ("UTC", "Europe/Berlin", ...).
+    pub log_retention_time_zone: String,
 }
 
 impl Default for Config {
@@ -68,6 +74,9 @@ impl Default for Config {
             hub_capacity: 4096,
             ws_send_timeout_seconds: 10,
             log_format: "text".into(),
+            log_retention_days: 7,
+            log_retention_schedule: "0 3 * * *".into(),
+            log_retention_time_zone: "UTC".into(),
         }
     }
 }
@@ -206,6 +215,21 @@ impl Config {
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be \"text\" or \"json\""));
         }
+        if !(1..=36_500).contains(&self.log_retention_days) {
+            return Err(invalid("log_retention_days", "must be between 1 and 36500"));
+        }
+        if let Err(e) = crate::jobs::retention::parse_schedule(&self.log_retention_schedule) {
+            return Err(invalid(
+                "log_retention_schedule",
+                format!("not a cron expression: {e}"),
+            ));
+        }
+        if let Err(e) = crate::jobs::retention::parse_time_zone(&self.log_retention_time_zone) {
+            return Err(invalid(
+                "log_retention_time_zone",
+                format!("not an IANA time zone: {e}"),
+            ));
+        }
         Ok(())
     }
 
@@ -297,5 +321,31 @@ mod tests {
                 .to_string()
                 .contains("database_url")
         );
+        for (c, field) in [
+            (
+                Config {
+                    log_retention_days: 0,
+                    ..Config::default()
+                },
+                "log_retention_days",
+            ),
+            (
+                Config {
+                    log_retention_schedule: "every night".into(),
+                    ..Config::default()
+                },
+                "log_retention_schedule",
+            ),
+            (
+                Config {
+                    log_retention_time_zone: "Europe/Atlantis".into(),
+                    ..Config::default()
+                },
+                "log_retention_time_zone",
+            ),
+        ] {
+            let err = c.validate().expect_err(field).to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 }

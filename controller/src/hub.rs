@@ -31,6 +31,84 @@ pub enum HubPayload {
     Status(StatusData),
     /// An event was recorded in the history.
     Event(EventData),
+    /// The server wrote a log entry.
+    Log(LogData),
+    /// The server's player list changed.
+    Players(PlayersData),
+}
+
+/// Data of a `log` message.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogData {
+    /// Stored id (`LogEntry.id`).
+    pub id: i64,
+    /// "info", "warning" or "error".
+    pub level: String,
+    /// Structured kind.
+    pub kind: String,
+    /// The text.
+    pub text: String,
+    /// When it was written, RFC 3339.
+    pub time: DateTime<Utc>,
+}
+
+/// One player in a `players` message.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlayerData {
+    /// BattlEye slot.
+    pub slot: i32,
+    /// Name.
+    pub name: String,
+    /// GUID; empty until known.
+    pub guid: String,
+    /// GUID verified.
+    pub verified: bool,
+    /// IP address and port.
+    pub address: String,
+    /// Ping in ms; -1 when unknown.
+    pub ping: i32,
+    /// In the lobby.
+    pub in_lobby: bool,
+    /// When this session began.
+    pub joined_time: DateTime<Utc>,
+}
+
+/// Data of a `players` message.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlayersData {
+    /// "joined", "identified", "left" or "reconciled".
+    pub change: String,
+    /// The player concerned (absent for "reconciled").
+    pub player: Option<PlayerData>,
+    /// Everyone on the server after the change.
+    pub players: Vec<PlayerData>,
+}
+
+impl PlayerData {
+    /// The proto form of a player of `server_id`.
+    pub fn to_proto(&self, server_id: i64) -> pb::Player {
+        pb::Player {
+            server_id,
+            slot: self.slot,
+            name: self.name.clone(),
+            guid: self.guid.clone(),
+            verified: self.verified,
+            address: self.address.clone(),
+            ping: self.ping,
+            in_lobby: self.in_lobby,
+            joined_time: Some(crate::api::convert::timestamp(self.joined_time)),
+        }
+    }
+}
+
+/// The proto value of a stored log level ("info", "warning", "error").
+pub fn log_level_from_str(s: &str) -> pb::LogLevel {
+    match s {
+        "info" => pb::LogLevel::Info,
+        "warning" => pb::LogLevel::Warning,
+        "error" => pb::LogLevel::Error,
+        _ => pb::LogLevel::Unspecified,
+    }
 }
 
 /// Data of a `status` message.
@@ -89,6 +167,10 @@ impl Hub {
 
     /// Publishes a message to every current subscriber. Never blocks.
     pub fn publish(&self, server_id: i64, node_id: i64, ts: DateTime<Utc>, payload: HubPayload) {
+        // Nobody listening: skip rendering (log lines arrive by the tens of thousands per second).
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
         let json = serde_json::to_string(&Envelope {
             payload: &payload,
             server_id,
@@ -112,6 +194,19 @@ impl Hub {
                 attributes: e.attributes.into_iter().collect(),
                 actor: e.actor,
                 time: Some(crate::api::convert::timestamp(ts)),
+            }),
+            HubPayload::Log(l) => pb::live_event::Payload::Log(pb::LogEntry {
+                id: l.id,
+                server_id,
+                time: Some(crate::api::convert::timestamp(l.time)),
+                level: log_level_from_str(&l.level) as i32,
+                kind: l.kind,
+                text: l.text,
+            }),
+            HubPayload::Players(p) => pb::live_event::Payload::Players(pb::PlayersUpdate {
+                change: p.change,
+                player: p.player.map(|x| x.to_proto(server_id)),
+                players: p.players.iter().map(|x| x.to_proto(server_id)).collect(),
             }),
         };
         let proto = pb::LiveEvent {
@@ -172,6 +267,66 @@ mod tests {
         assert!(v["ts"].is_string());
         assert!(
             matches!(msg.proto.payload, Some(pb::live_event::Payload::Status(ref s)) if s.pid == 42)
+        );
+    }
+
+    #[test]
+    fn log_and_players_messages_render_for_both_transports() {
+        let hub = Hub::new(16);
+        let mut rx = hub.subscribe();
+        let t = Utc::now();
+        hub.publish(
+            3,
+            1,
+            t,
+            HubPayload::Log(LogData {
+                id: 10,
+                level: "warning".into(),
+                kind: "other".into(),
+                text: "Warning: x".into(),
+                time: t,
+            }),
+        );
+        let msg = rx.try_recv().expect("message");
+        let v: serde_json::Value = serde_json::from_str(&msg.json).expect("json");
+        assert_eq!(v["type"], "log");
+        assert_eq!(v["data"]["id"], 10);
+        assert_eq!(v["data"]["level"], "warning");
+        assert_eq!(v["data"]["text"], "Warning: x");
+        assert!(v["data"]["time"].is_string());
+        assert!(
+            matches!(msg.proto.payload, Some(pb::live_event::Payload::Log(ref l))
+            if l.id == 10 && l.level == pb::LogLevel::Warning as i32 && l.server_id == 3)
+        );
+        let p = PlayerData {
+            slot: 2,
+            name: "Ann".into(),
+            guid: String::new(),
+            verified: false,
+            address: "1.2.3.4:5".into(),
+            ping: -1,
+            in_lobby: true,
+            joined_time: t,
+        };
+        hub.publish(
+            3,
+            1,
+            t,
+            HubPayload::Players(PlayersData {
+                change: "joined".into(),
+                player: Some(p.clone()),
+                players: vec![p],
+            }),
+        );
+        let msg = rx.try_recv().expect("message");
+        let v: serde_json::Value = serde_json::from_str(&msg.json).expect("json");
+        assert_eq!(v["type"], "players");
+        assert_eq!(v["data"]["change"], "joined");
+        assert_eq!(v["data"]["player"]["name"], "Ann");
+        assert_eq!(v["data"]["players"][0]["slot"], 2);
+        assert!(
+            matches!(msg.proto.payload, Some(pb::live_event::Payload::Players(ref u))
+            if u.change == "joined" && u.players.len() == 1)
         );
     }
 

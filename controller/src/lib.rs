@@ -14,4 +14,5 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod jobs;
 pub mod local_agent;

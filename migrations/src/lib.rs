@@ -12,6 +12,7 @@ mod m20261203_000006_logs;
 mod m20261203_000007_metrics;
 mod m20261203_000008_players;
 mod m20261203_000009_player_history;
+mod m20261204_000010_logs_players_links;
 
 /// Applies Languard's migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_metrics::Migration),
             Box::new(m20261203_000008_players::Migration),
             Box::new(m20261203_000009_player_history::Migration),
+            Box::new(m20261204_000010_logs_players_links::Migration),
         ]
     }
 }

@@ -888,7 +888,7 @@ impl Supervisor {
         }
         let logs = crate::logs::LogSettings {
             profiles_dir: adapter::profiles_dir(spec),
-            time_zone: self.cfg.log_time_zone.clone(),
+            time_zone: self.cfg.log_time_zone,
             max_lines_per_sec: self.cfg.log_max_lines_per_sec,
             keep_files: self.cfg.log_keep_files,
             checkpoint_path: server_dir.join("log-checkpoint.json"),

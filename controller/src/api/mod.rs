@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod convert;
 pub mod events;
+pub mod logs;
 pub mod nodes;
 pub mod page;
+pub mod players;
 pub mod servers;
 pub mod users;
 

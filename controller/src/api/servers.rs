@@ -540,19 +540,22 @@ fn settings_json(a: &pb::Arma3Settings) -> ApiResult<String> {
     serde_json::to_string(&StoredArma3::from(a)).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn map_command_error(e: CommandError) -> ApiError {
+/// How a command that got no answer shows to the caller.
+pub(crate) fn map_command_error(e: CommandError) -> ApiError {
     match e {
         CommandError::Offline(m) => ApiError::Unavailable(m),
         CommandError::Timeout(m) => ApiError::DeadlineExceeded(m),
     }
 }
 
-fn map_result_error(r: &pb::CommandResult) -> ApiError {
+/// How a command the agent refused shows to the caller.
+pub(crate) fn map_result_error(r: &pb::CommandResult) -> ApiError {
     let msg = format!("agent: {}", r.error);
     match pb::CommandErrorKind::try_from(r.error_kind).unwrap_or(pb::CommandErrorKind::Internal) {
         pb::CommandErrorKind::FailedPrecondition => ApiError::FailedPrecondition(msg),
         pb::CommandErrorKind::NotFound => ApiError::NotFound(msg),
         pb::CommandErrorKind::InvalidArgument => ApiError::invalid("server", msg),
+        pb::CommandErrorKind::Unavailable => ApiError::Unavailable(msg),
         _ => ApiError::Internal(msg),
     }
 }

@@ -2,22 +2,34 @@
 //! written in batched transactions. Each event batch is stored together with the node's new
 //! high-water sequence number in one transaction, so a resent event (at or below the mark) is
 //! ignored: at-least-once on the wire becomes exactly-once in the database.
+//!
+//! What each event body becomes:
+//! - `status`: the server row's status, a `status` history event; stopped/crashed/error also ends
+//!   every open play session of the server.
+//! - `logs`: rows of `logs`, inserted with multi-row `INSERT ... RETURNING id` statements at the end
+//!   of the transaction (no round trip per line); published as `log` messages after the commit.
+//! - `player` / `players`: the `players` table (who is on now) and `player_history` (sessions),
+//!   reconciled idempotently; published as `players` messages.
+//! - `chat`, `gap`: history events of type `chat` and `gap`.
+//!
+//! A node only ever writes rows for the servers it owns (`servers.node_id`); the set is read once
+//! per node per transaction. Strings from agents are cleaned of NUL (PostgreSQL rejects it in text).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use languard_proto::v1 as pb;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::convert;
-use crate::db::entities::{nodes, server_events, servers};
-use crate::hub::{EventData, Hub, HubPayload, StatusData};
+use crate::db::entities::{logs, nodes, player_history, players, server_events, servers};
+use crate::hub::{EventData, Hub, HubPayload, LogData, PlayerData, PlayersData, StatusData};
 
 /// Work for the writer.
 pub enum WriteOp {
@@ -103,12 +115,49 @@ async fn run(
     tracing::info!("writer stopped");
 }
 
+/// A live message to publish once the transaction commits.
 struct Published {
     server_id: i64,
     node_id: i64,
     ts: DateTime<Utc>,
     payload: HubPayload,
 }
+
+/// A log row waiting for the batched insert at the end of the transaction.
+struct PendingLog {
+    server_id: i64,
+    node_id: i64,
+    ts: DateTime<Utc>,
+    level: &'static str,
+    kind: String,
+    text: String,
+}
+
+/// What to publish after the commit, in event order.
+enum Pub {
+    /// A message ready to go.
+    Ready(Published),
+    /// The `n`th pending log row (its id is known after the insert).
+    Log(usize),
+}
+
+/// Per-transaction state: caches that are only valid inside it.
+#[derive(Default)]
+struct TxState {
+    /// Servers owned by each node.
+    owned: HashMap<i64, HashSet<i64>>,
+    /// Who is on each server (as stored, kept up to date by this transaction).
+    players: HashMap<i64, Vec<players::Model>>,
+    /// Log rows to insert.
+    logs: Vec<PendingLog>,
+    /// Ids of `logs`, in order, once inserted.
+    log_ids: Vec<i64>,
+    /// Publications in event order.
+    publish: Vec<Pub>,
+}
+
+/// Rows per multi-row log insert (5 bind parameters each; SQLite allows 32766, PostgreSQL 65535).
+const LOG_INSERT_CHUNK: usize = 2000;
 
 async fn write_batch(
     db: &DatabaseConnection,
@@ -117,9 +166,16 @@ async fn write_batch(
     batch: Vec<WriteOp>,
 ) {
     let mut replies = Vec::new();
-    let mut publish = Vec::new();
+    let mut st = TxState::default();
     let result: Result<(), DbErr> = async {
-        let txn = db.begin().await?;
+        // IMMEDIATE: take the write lock up front, so a read-then-write transaction cannot fail
+        // with SQLITE_BUSY_SNAPSHOT when another connection commits in between (ignored elsewhere).
+        let txn = db
+            .begin_with_options(sea_orm::TransactionOptions {
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
         let mut touches: HashMap<i64, DateTime<Utc>> = HashMap::new();
         for op in batch {
             match op {
@@ -131,11 +187,12 @@ async fn write_batch(
                     events,
                     reply,
                 } => {
-                    let mark = apply_events(&txn, acked, node_id, events, &mut publish).await?;
+                    let mark = apply_events(&txn, acked, node_id, events, &mut st).await?;
                     replies.push((reply, mark));
                 }
             }
         }
+        insert_logs(&txn, &mut st).await?;
         for (node_id, at) in touches {
             nodes::Entity::update_many()
                 .col_expr(nodes::Column::LastSeenAt, Expr::value(at))
@@ -148,8 +205,36 @@ async fn write_batch(
     .await;
     match result {
         Ok(()) => {
+            let TxState {
+                publish,
+                logs,
+                log_ids,
+                ..
+            } = st;
+            let mut logs: Vec<Option<PendingLog>> = logs.into_iter().map(Some).collect();
             for p in publish {
-                hub.publish(p.server_id, p.node_id, p.ts, p.payload);
+                match p {
+                    Pub::Ready(p) => hub.publish(p.server_id, p.node_id, p.ts, p.payload),
+                    Pub::Log(i) => {
+                        let (Some(l), Some(id)) =
+                            (logs.get_mut(i).and_then(Option::take), log_ids.get(i))
+                        else {
+                            continue;
+                        };
+                        hub.publish(
+                            l.server_id,
+                            l.node_id,
+                            l.ts,
+                            HubPayload::Log(LogData {
+                                id: *id,
+                                level: l.level.to_owned(),
+                                kind: l.kind,
+                                text: l.text,
+                                time: l.ts,
+                            }),
+                        );
+                    }
+                }
             }
             for (reply, mark) in replies {
                 let _ = reply.send(Ok(mark));
@@ -166,12 +251,102 @@ async fn write_batch(
     }
 }
 
+/// Inserts the pending log rows with multi-row `INSERT ... RETURNING id` statements.
+///
+/// Within one statement the ids increase in row order on both back-ends (SQLite AUTOINCREMENT,
+/// PostgreSQL's sequence evaluated row by row), but the order of the RETURNING rows is not
+/// guaranteed, so the returned ids are sorted before they are matched to the rows.
+async fn insert_logs(txn: &DatabaseTransaction, st: &mut TxState) -> Result<(), DbErr> {
+    for chunk in st.logs.chunks(LOG_INSERT_CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(logs::Entity)
+            .columns([
+                logs::Column::ServerId,
+                logs::Column::Ts,
+                logs::Column::Level,
+                logs::Column::Kind,
+                logs::Column::Line,
+            ])
+            .returning_col(logs::Column::Id);
+        for l in chunk {
+            q.values([
+                l.server_id.into(),
+                l.ts.into(),
+                l.level.into(),
+                l.kind.clone().into(),
+                l.text.clone().into(),
+            ])
+            .map_err(|e| DbErr::Custom(format!("log insert: {e}")))?;
+        }
+        let rows = txn.query_all(&q).await?;
+        let mut ids = rows
+            .iter()
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if ids.len() != chunk.len() {
+            return Err(DbErr::Custom(format!(
+                "log insert returned {} ids for {} rows",
+                ids.len(),
+                chunk.len()
+            )));
+        }
+        ids.sort_unstable();
+        st.log_ids.extend(ids);
+    }
+    Ok(())
+}
+
+/// Replaces NUL, which PostgreSQL refuses in text columns, so one bad byte cannot block a node.
+fn clean(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
+}
+
+/// A GUID as stored: trimmed, lower case.
+fn norm_guid(g: &str) -> String {
+    clean(g.trim().to_ascii_lowercase())
+}
+
+fn level_str(v: i32) -> &'static str {
+    match pb::LogLevel::try_from(v).unwrap_or(pb::LogLevel::Info) {
+        pb::LogLevel::Warning => "warning",
+        pb::LogLevel::Error => "error",
+        _ => "info",
+    }
+}
+
+/// Whether `node_id` owns `server_id` (read once per node per transaction).
+async fn owns(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+) -> Result<bool, DbErr> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = st.owned.entry(node_id) {
+        let ids: Vec<i64> = servers::Entity::find()
+            .select_only()
+            .column(servers::Column::Id)
+            .filter(servers::Column::NodeId.eq(node_id))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        slot.insert(ids.into_iter().collect());
+    }
+    Ok(st
+        .owned
+        .get(&node_id)
+        .is_some_and(|s| s.contains(&server_id)))
+}
+
 async fn apply_events(
     txn: &DatabaseTransaction,
     acked: &mut HashMap<i64, u64>,
     node_id: i64,
     events: Vec<pb::AgentEvent>,
-    publish: &mut Vec<Published>,
+    st: &mut TxState,
 ) -> Result<u64, DbErr> {
     let mut mark = match acked.get(&node_id) {
         Some(m) => *m,
@@ -192,11 +367,103 @@ async fn apply_events(
             .as_ref()
             .and_then(convert::from_timestamp)
             .unwrap_or_else(Utc::now);
-        match ev.body {
-            Some(pb::agent_event::Body::Status(sc)) => {
-                apply_status(txn, node_id, ev.server_id, ts, sc, publish).await?;
+        let server_id = ev.server_id;
+        let Some(body) = ev.body else {
+            tracing::warn!(node_id, seq = ev.seq, "event without body skipped");
+            continue;
+        };
+        // Status updates check ownership in their own UPDATE; everything else here.
+        let check = match &body {
+            pb::agent_event::Body::Status(_) | pb::agent_event::Body::Metrics(_) => false,
+            pb::agent_event::Body::Gap(_) => server_id != 0,
+            _ => true,
+        };
+        let foreign = check && !owns(txn, st, node_id, server_id).await?;
+        if foreign {
+            tracing::warn!(
+                node_id,
+                server_id,
+                seq = ev.seq,
+                "event for a server this node does not own; skipped"
+            );
+            continue;
+        }
+        match body {
+            pb::agent_event::Body::Status(sc) => {
+                apply_status(txn, st, node_id, server_id, ts, sc).await?;
             }
-            None => tracing::warn!(node_id, seq = ev.seq, "event without body skipped"),
+            pb::agent_event::Body::Logs(batch) => {
+                for e in batch.entries {
+                    let at = e
+                        .time
+                        .as_ref()
+                        .and_then(convert::from_timestamp)
+                        .unwrap_or(ts);
+                    st.publish.push(Pub::Log(st.logs.len()));
+                    st.logs.push(PendingLog {
+                        server_id,
+                        node_id,
+                        ts: at,
+                        level: level_str(e.level),
+                        kind: if e.kind.is_empty() {
+                            "other".to_owned()
+                        } else {
+                            clean(e.kind)
+                        },
+                        text: clean(e.text),
+                    });
+                }
+            }
+            pb::agent_event::Body::Player(p) => {
+                apply_player(txn, st, node_id, server_id, ts, p).await?;
+            }
+            pb::agent_event::Body::Players(snap) => {
+                apply_snapshot(txn, st, node_id, server_id, ts, snap).await?;
+            }
+            pb::agent_event::Body::Chat(c) => {
+                let channel = clean(c.channel);
+                let name = clean(c.name);
+                let text = clean(c.text);
+                let message = format!("({channel}) {name}: {text}");
+                let attrs = BTreeMap::from([
+                    ("channel".to_owned(), channel),
+                    ("name".to_owned(), name),
+                    ("text".to_owned(), text),
+                    ("admin".to_owned(), c.admin.to_string()),
+                ]);
+                record_event(
+                    txn,
+                    st,
+                    Some(server_id),
+                    node_id,
+                    ts,
+                    "chat",
+                    message,
+                    attrs,
+                )
+                .await?;
+            }
+            pb::agent_event::Body::Metrics(_) => {
+                // Not stored by this controller yet (the `metrics` table is the seam); the
+                // sequence number still advances so the agent's outbox drains.
+            }
+            pb::agent_event::Body::Gap(g) => {
+                let reason = clean(g.reason);
+                let message = format!(
+                    "agent dropped {} log lines and {} metric samples: {reason}",
+                    g.dropped_log_lines, g.dropped_metrics
+                );
+                let attrs = BTreeMap::from([
+                    (
+                        "dropped_log_lines".to_owned(),
+                        g.dropped_log_lines.to_string(),
+                    ),
+                    ("dropped_metrics".to_owned(), g.dropped_metrics.to_string()),
+                    ("reason".to_owned(), reason),
+                ]);
+                let server = (server_id != 0).then_some(server_id);
+                record_event(txn, st, server, node_id, ts, "gap", message, attrs).await?;
+            }
         }
     }
     if mark > start {
@@ -213,13 +480,52 @@ async fn apply_events(
     Ok(mark)
 }
 
+/// Stores a history event written by the agent (actor "agent") and queues its publication.
+#[allow(clippy::too_many_arguments)]
+async fn record_event(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    server_id: Option<i64>,
+    node_id: i64,
+    ts: DateTime<Utc>,
+    event_type: &str,
+    message: String,
+    attrs: BTreeMap<String, String>,
+) -> Result<(), DbErr> {
+    let row = server_events::ActiveModel {
+        server_id: Set(server_id),
+        node_id: Set(Some(node_id)),
+        event_type: Set(event_type.to_owned()),
+        message: Set(message.clone()),
+        attributes: Set(serde_json::to_string(&attrs).unwrap_or_else(|_| "{}".into())),
+        actor: Set("agent".into()),
+        created_at: Set(ts),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    st.publish.push(Pub::Ready(Published {
+        server_id: server_id.unwrap_or(0),
+        node_id,
+        ts,
+        payload: HubPayload::Event(EventData {
+            id: row.id,
+            event_type: event_type.to_owned(),
+            message,
+            attributes: attrs,
+            actor: "agent".into(),
+        }),
+    }));
+    Ok(())
+}
+
 async fn apply_status(
     txn: &DatabaseTransaction,
+    st: &mut TxState,
     node_id: i64,
     server_id: i64,
     ts: DateTime<Utc>,
     sc: pb::StatusChanged,
-    publish: &mut Vec<Published>,
 ) -> Result<(), DbErr> {
     let status = convert::status_i32_str(sc.status);
     let previous = convert::status_i32_str(sc.previous);
@@ -247,7 +553,7 @@ async fn apply_status(
     let mut attrs = BTreeMap::from([
         ("from".to_owned(), previous.to_owned()),
         ("to".to_owned(), status.to_owned()),
-        ("reason".to_owned(), sc.reason.clone()),
+        ("reason".to_owned(), clean(sc.reason.clone())),
     ]);
     if sc.pid != 0 {
         attrs.insert("pid".into(), sc.pid.to_string());
@@ -259,13 +565,13 @@ async fn apply_status(
         attrs.insert("signal".into(), s.to_string());
     }
     if !sc.last_log_lines.is_empty() {
-        attrs.insert("last_log_lines".into(), sc.last_log_lines.join("\n"));
+        attrs.insert("last_log_lines".into(), clean(sc.last_log_lines.join("\n")));
     }
-    let message = format!("{previous} → {status}: {}", sc.reason);
+    let message = format!("{previous} → {status}: {}", clean(sc.reason.clone()));
     let actor = if sc.actor.is_empty() {
         "agent".to_owned()
     } else {
-        sc.actor.clone()
+        clean(sc.actor.clone())
     };
     let row = server_events::ActiveModel {
         server_id: Set(Some(server_id)),
@@ -279,7 +585,7 @@ async fn apply_status(
     }
     .insert(txn)
     .await?;
-    publish.push(Published {
+    st.publish.push(Pub::Ready(Published {
         server_id,
         node_id,
         ts,
@@ -287,10 +593,10 @@ async fn apply_status(
             status: status.into(),
             previous: previous.into(),
             pid: sc.pid,
-            reason: sc.reason.clone(),
+            reason: clean(sc.reason),
         }),
-    });
-    publish.push(Published {
+    }));
+    st.publish.push(Pub::Ready(Published {
         server_id,
         node_id,
         ts,
@@ -301,6 +607,354 @@ async fn apply_status(
             attributes: attrs,
             actor,
         }),
-    });
+    }));
+    if matches!(status, "stopped" | "crashed" | "error") {
+        end_all_sessions(txn, st, node_id, server_id, ts).await?;
+    }
+    Ok(())
+}
+
+// ---- players ----
+
+fn player_data(p: &players::Model) -> PlayerData {
+    PlayerData {
+        slot: p.slot,
+        name: p.name.clone(),
+        guid: p.guid.clone(),
+        verified: p.verified,
+        address: p.address.clone(),
+        ping: p.ping,
+        in_lobby: p.in_lobby,
+        joined_time: p.joined_at,
+    }
+}
+
+/// The server's players as stored, loaded once per transaction.
+async fn load_players(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    server_id: i64,
+) -> Result<Vec<players::Model>, DbErr> {
+    if let Some(list) = st.players.remove(&server_id) {
+        return Ok(list);
+    }
+    players::Entity::find()
+        .filter(players::Column::ServerId.eq(server_id))
+        .order_by_asc(players::Column::Id)
+        .all(txn)
+        .await
+}
+
+/// Identity: the GUID once known, otherwise (slot, name).
+fn find_player(list: &[players::Model], guid: &str, slot: i32, name: &str) -> Option<usize> {
+    if !guid.is_empty()
+        && let Some(i) = list.iter().position(|p| p.guid == guid)
+    {
+        return Some(i);
+    }
+    list.iter()
+        .position(|p| p.slot == slot && p.name == name && (guid.is_empty() || p.guid.is_empty()))
+}
+
+fn publish_players(
+    st: &mut TxState,
+    list: &[players::Model],
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    change: &str,
+    player: Option<PlayerData>,
+) {
+    let mut players: Vec<PlayerData> = list.iter().map(player_data).collect();
+    players.sort_by_key(|p| p.slot);
+    st.publish.push(Pub::Ready(Published {
+        server_id,
+        node_id,
+        ts,
+        payload: HubPayload::Players(PlayersData {
+            change: change.to_owned(),
+            player,
+            players,
+        }),
+    }));
+}
+
+/// A player as reported, before storing.
+struct NewPlayer {
+    slot: i32,
+    name: String,
+    guid: String,
+    verified: bool,
+    address: String,
+    ping: i32,
+    in_lobby: bool,
+}
+
+/// Opens a session: a `player_history` row and a `players` row linked to it.
+async fn join(
+    txn: &DatabaseTransaction,
+    list: &mut Vec<players::Model>,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    p: NewPlayer,
+) -> Result<PlayerData, DbErr> {
+    let h = player_history::ActiveModel {
+        server_id: Set(server_id),
+        guid: Set(p.guid.clone()),
+        name: Set(p.name.clone()),
+        address: Set(p.address.clone()),
+        joined_at: Set(ts),
+        left_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let row = players::ActiveModel {
+        server_id: Set(server_id),
+        slot: Set(p.slot),
+        guid: Set(p.guid),
+        name: Set(p.name),
+        address: Set(p.address),
+        ping: Set(p.ping),
+        verified: Set(p.verified),
+        in_lobby: Set(p.in_lobby),
+        joined_at: Set(ts),
+        history_id: Set(h.id),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let data = player_data(&row);
+    list.push(row);
+    Ok(data)
+}
+
+/// Ends the session of `list[i]`: deletes the row and closes its history row.
+async fn leave(
+    txn: &DatabaseTransaction,
+    list: &mut Vec<players::Model>,
+    i: usize,
+    ts: DateTime<Utc>,
+) -> Result<PlayerData, DbErr> {
+    let row = list.remove(i);
+    players::Entity::delete_by_id(row.id).exec(txn).await?;
+    player_history::Entity::update_many()
+        .col_expr(player_history::Column::LeftAt, Expr::value(Some(ts)))
+        .filter(player_history::Column::Id.eq(row.history_id))
+        .filter(player_history::Column::LeftAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(player_data(&row))
+}
+
+/// Sets the GUID (and verified flag) of `list[i]` and of its open history row.
+async fn identify(
+    txn: &DatabaseTransaction,
+    list: &mut [players::Model],
+    i: usize,
+    guid: &str,
+    verified: bool,
+) -> Result<bool, DbErr> {
+    let Some(row) = list.get_mut(i) else {
+        return Ok(false);
+    };
+    let new_guid = if guid.is_empty() { &row.guid } else { guid }.to_owned();
+    let verified = verified || (row.verified && new_guid == row.guid);
+    if new_guid == row.guid && verified == row.verified {
+        return Ok(false);
+    }
+    players::Entity::update_many()
+        .col_expr(players::Column::Guid, Expr::value(new_guid.clone()))
+        .col_expr(players::Column::Verified, Expr::value(verified))
+        .filter(players::Column::Id.eq(row.id))
+        .exec(txn)
+        .await?;
+    if new_guid != row.guid {
+        player_history::Entity::update_many()
+            .col_expr(player_history::Column::Guid, Expr::value(new_guid.clone()))
+            .filter(player_history::Column::Id.eq(row.history_id))
+            .exec(txn)
+            .await?;
+    }
+    row.guid = new_guid;
+    row.verified = verified;
+    Ok(true)
+}
+
+async fn apply_player(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    ev: pb::PlayerEvent,
+) -> Result<(), DbErr> {
+    let change = pb::PlayerChange::try_from(ev.change).unwrap_or(pb::PlayerChange::Unspecified);
+    let guid = norm_guid(&ev.guid);
+    let name = clean(ev.name);
+    let mut list = load_players(txn, st, server_id).await?;
+    let found = find_player(&list, &guid, ev.slot, &name);
+    match change {
+        pb::PlayerChange::Joined | pb::PlayerChange::Identified => match found {
+            Some(i) => {
+                if change == pb::PlayerChange::Identified
+                    && identify(txn, &mut list, i, &guid, ev.verified).await?
+                {
+                    let p = list.get(i).map(player_data);
+                    publish_players(st, &list, node_id, server_id, ts, "identified", p);
+                }
+            }
+            None => {
+                // A different player on that slot must have left without us hearing of it.
+                if let Some(i) = list.iter().position(|p| p.slot == ev.slot) {
+                    let gone = leave(txn, &mut list, i, ts).await?;
+                    publish_players(st, &list, node_id, server_id, ts, "left", Some(gone));
+                }
+                let p = join(
+                    txn,
+                    &mut list,
+                    server_id,
+                    ts,
+                    NewPlayer {
+                        slot: ev.slot,
+                        name,
+                        guid,
+                        verified: ev.verified,
+                        address: clean(ev.address),
+                        ping: -1,
+                        in_lobby: false,
+                    },
+                )
+                .await?;
+                publish_players(st, &list, node_id, server_id, ts, "joined", Some(p));
+            }
+        },
+        pb::PlayerChange::Left => {
+            // A kick followed by a disconnect: the second finds nobody and changes nothing.
+            if let Some(i) = found {
+                let gone = leave(txn, &mut list, i, ts).await?;
+                publish_players(st, &list, node_id, server_id, ts, "left", Some(gone));
+            }
+        }
+        pb::PlayerChange::Unspecified => {
+            tracing::warn!(node_id, server_id, "player event without a change skipped");
+        }
+    }
+    st.players.insert(server_id, list);
+    Ok(())
+}
+
+async fn apply_snapshot(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    snap: pb::PlayerSnapshot,
+) -> Result<(), DbErr> {
+    let mut list = load_players(txn, st, server_id).await?;
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut joins = Vec::new();
+    let mut updated = false;
+    for sp in snap.players {
+        let guid = norm_guid(&sp.guid);
+        let name = clean(sp.name);
+        let i = (!guid.is_empty())
+            .then(|| {
+                list.iter()
+                    .position(|p| !seen.contains(&p.id) && p.guid == guid)
+            })
+            .flatten()
+            .or_else(|| {
+                list.iter().position(|p| {
+                    !seen.contains(&p.id)
+                        && p.slot == sp.slot
+                        && p.name == name
+                        && (guid.is_empty() || p.guid.is_empty())
+                })
+            });
+        let Some(i) = i else {
+            joins.push(NewPlayer {
+                slot: sp.slot,
+                name,
+                guid,
+                verified: sp.verified,
+                address: clean(sp.address),
+                ping: sp.ping,
+                in_lobby: sp.in_lobby,
+            });
+            continue;
+        };
+        let Some(row) = list.get(i).cloned() else {
+            continue;
+        };
+        seen.insert(row.id);
+        if identify(txn, &mut list, i, &guid, sp.verified).await? {
+            updated = true;
+        }
+        let address = if sp.address.is_empty() {
+            row.address.clone()
+        } else {
+            clean(sp.address)
+        };
+        if row.ping != sp.ping
+            || row.in_lobby != sp.in_lobby
+            || row.slot != sp.slot
+            || row.address != address
+        {
+            players::Entity::update_many()
+                .col_expr(players::Column::Ping, Expr::value(sp.ping))
+                .col_expr(players::Column::InLobby, Expr::value(sp.in_lobby))
+                .col_expr(players::Column::Slot, Expr::value(sp.slot))
+                .col_expr(players::Column::Address, Expr::value(address.clone()))
+                .filter(players::Column::Id.eq(row.id))
+                .exec(txn)
+                .await?;
+            if let Some(r) = list.get_mut(i) {
+                r.ping = sp.ping;
+                r.in_lobby = sp.in_lobby;
+                r.slot = sp.slot;
+                r.address = address;
+            }
+            updated = true;
+        }
+    }
+    // Leaves first (their slots may be taken by the joins), then joins.
+    while let Some(i) = list.iter().position(|p| !seen.contains(&p.id)) {
+        let gone = leave(txn, &mut list, i, ts).await?;
+        publish_players(st, &list, node_id, server_id, ts, "left", Some(gone));
+    }
+    for p in joins {
+        let data = join(txn, &mut list, server_id, ts, p).await?;
+        publish_players(st, &list, node_id, server_id, ts, "joined", Some(data));
+    }
+    if updated {
+        publish_players(st, &list, node_id, server_id, ts, "reconciled", None);
+    }
+    st.players.insert(server_id, list);
+    Ok(())
+}
+
+/// The server stopped: everyone on it has left.
+async fn end_all_sessions(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut list = load_players(txn, st, server_id).await?;
+    while !list.is_empty() {
+        let gone = leave(txn, &mut list, 0, ts).await?;
+        publish_players(st, &list, node_id, server_id, ts, "left", Some(gone));
+    }
+    // Sessions left open by anything else (there should be none) are closed too.
+    player_history::Entity::update_many()
+        .col_expr(player_history::Column::LeftAt, Expr::value(Some(ts)))
+        .filter(player_history::Column::ServerId.eq(server_id))
+        .filter(player_history::Column::LeftAt.is_null())
+        .exec(txn)
+        .await?;
+    st.players.insert(server_id, list);
     Ok(())
 }

@@ -15,7 +15,9 @@ use http::{HeaderName, HeaderValue, Method};
 use languard_proto::v1::agent_service_server::AgentServiceServer;
 use languard_proto::v1::auth_service_server::AuthServiceServer;
 use languard_proto::v1::event_service_server::EventServiceServer;
+use languard_proto::v1::log_service_server::LogServiceServer;
 use languard_proto::v1::node_service_server::NodeServiceServer;
+use languard_proto::v1::player_service_server::PlayerServiceServer;
 use languard_proto::v1::server_service_server::ServerServiceServer;
 use languard_proto::v1::user_service_server::UserServiceServer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -24,7 +26,9 @@ use crate::agents::session::AgentApi;
 use crate::api::Ctx;
 use crate::api::auth::AuthApi;
 use crate::api::events::EventApi;
+use crate::api::logs::LogApi;
 use crate::api::nodes::NodeApi;
+use crate::api::players::PlayerApi;
 use crate::api::servers::ServerApi;
 use crate::api::users::UserApi;
 
@@ -62,6 +66,8 @@ pub async fn router(ctx: Ctx, agent_api: AgentApi) -> Result<Router, RouterError
         .add_service(NodeServiceServer::new(NodeApi::new(ctx.clone())))
         .add_service(ServerServiceServer::new(ServerApi::new(ctx.clone())))
         .add_service(EventServiceServer::new(EventApi::new(ctx.clone())))
+        .add_service(LogServiceServer::new(LogApi::new(ctx.clone())))
+        .add_service(PlayerServiceServer::new(PlayerApi::new(ctx.clone())))
         .add_service(AgentServiceServer::new(agent_api))
         .add_service(health_service)
         .add_service(reflection_v1)

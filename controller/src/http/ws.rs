@@ -2,7 +2,8 @@
 //!
 //! The token is checked after the upgrade (browsers cannot read an HTTP error of a WebSocket
 //! handshake): a missing, expired or forged token closes the socket with code 4001. Messages are
-//! JSON `{"type","server_id","node_id","ts","data"}`. Clients may send `{"subscribe":[ids]}` and
+//! JSON `{"type","server_id","node_id","ts","data"}` with type `status`, `event`, `log`
+//! (data `{id, level, kind, text, time}`) or `players` (data `{change, player, players}`). Clients may send `{"subscribe":[ids]}` and
 //! `{"unsubscribe":[ids]}`. A client that falls behind is told how many messages it missed
 //! (`{"type":"lagged","data":{"missed":n}}`); one that cannot take a message within the send timeout
 //! is disconnected with code 1008.
