@@ -147,8 +147,9 @@ async fn ensure_demo_server(ctx: &Ctx, node_id: i64, data_dir: &Path) -> anyhow:
         working_dir: Set(String::new()),
         game_port: Set(2302),
         settings: Set(serde_json::to_string(&settings)?),
-        rcon_port: Set(0),
-        rcon_password: Set(String::new()),
+        // RCon on, so the demo shows players, chat and admin actions.
+        rcon_port: Set(2312),
+        rcon_password: Set(refresh::random_token("")[..16].to_owned()),
         auto_restart: Set(true),
         max_restarts: Set(3),
         restart_window_seconds: Set(600),

@@ -106,6 +106,8 @@ pub struct Args {
     pub exit_after: Option<Duration>,
     pub flood_rate: Option<f64>,
     pub flood_lines: Option<u64>,
+    /// Flood lines carry `flood #<n> t=<unix microseconds>` (for loss, order and latency checks).
+    pub flood_tagged: bool,
     pub players: Option<Vec<String>>,
     pub join_interval: Option<Duration>,
     pub stay: Option<Duration>,
@@ -360,6 +362,7 @@ fn apply(out: &mut Args, lower: &str, key: &str, value: Option<&str>) -> Result<
                     .map_err(|_| bad(key, v, "expected a number of lines"))?,
             );
         }
+        "fakefloodtagged" => out.flood_tagged = flag(key, value)?,
         "fakeplayers" => {
             let v = need(key, value)?;
             out.players = Some(

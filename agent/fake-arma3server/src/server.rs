@@ -543,11 +543,11 @@ async fn running(ctx: Ctx, args: Args) {
     if let Some(rate) = args.flood_rate.filter(|r| *r > 0.0) {
         let log = ctx.log.clone();
         let total = args.flood_lines;
-        tokio::spawn(flood(log, rate, total));
+        tokio::spawn(flood(log, rate, total, args.flood_tagged));
     }
 }
 
-async fn flood(log: Log, rate: f64, total: Option<u64>) {
+async fn flood(log: Log, rate: f64, total: Option<u64>, tagged: bool) {
     let lines = replay::single_lines();
     let tick = if rate >= 100.0 {
         Duration::from_millis(10)
@@ -567,7 +567,13 @@ async fn flood(log: Log, rate: f64, total: Option<u64>) {
                 return;
             }
             let i = usize::try_from(written).unwrap_or(0) % lines.len().max(1);
-            if let Some(l) = lines.get(i) {
+            if tagged {
+                let micros = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros())
+                    .unwrap_or(0);
+                log.line(&format!("flood #{written} t={micros}"));
+            } else if let Some(l) = lines.get(i) {
                 log.line(l);
             }
             written += 1;

@@ -126,6 +126,10 @@ struct Slot {
     rcon: RconHandle,
     /// The tasks running while the process runs.
     bundle: Mutex<Option<Bundle>>,
+    /// The log task: started at the first start (or re-attach) and kept until the server is
+    /// removed, so the end of a log is read after the process exits and a new file at the next
+    /// start is followed as a rotation.
+    logs: Mutex<Option<Bundle>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -315,6 +319,7 @@ impl Supervisor {
                         exits: watch::channel(0).0,
                         rcon: RconHandle::default(),
                         bundle: Mutex::new(None),
+                        logs: Mutex::new(None),
                     }),
                 );
             }
@@ -328,7 +333,19 @@ impl Supervisor {
         for spec in specs {
             self.upsert_quiet(spec);
         }
-        lock(&self.slots).retain(|id, slot| wanted.contains(id) || slot.is_active());
+        let mut dropped = Vec::new();
+        lock(&self.slots).retain(|id, slot| {
+            let keep = wanted.contains(id) || slot.is_active();
+            if !keep {
+                dropped.push(slot.clone());
+            }
+            keep
+        });
+        for slot in dropped {
+            if let Some(logs) = lock(&slot.logs).take() {
+                self.tasks.spawn(logs.stop(Duration::from_secs(10)));
+            }
+        }
         self.persist_specs();
     }
 
@@ -342,6 +359,9 @@ impl Supervisor {
         }
         if let Some(t) = lock(&slot.rt).pending_restart.take() {
             t.cancel();
+        }
+        if let Some(logs) = lock(&slot.logs).take() {
+            self.tasks.spawn(logs.stop(Duration::from_secs(10)));
         }
         lock(&self.slots).remove(&id);
         self.persist_specs();
@@ -427,6 +447,7 @@ impl Supervisor {
                 );
                 drop(rt);
                 let spec = lock(&slot.spec).clone();
+                self.ensure_log_task(&slot, &spec);
                 self.start_bundle(&slot, &spec);
                 self.watch_foreign(&slot, run.identity);
             } else {
@@ -563,6 +584,7 @@ impl Supervisor {
             );
         }
         self.persist_runs();
+        self.ensure_log_task(slot, &spec);
         self.start_bundle(slot, &spec);
         let me = self.clone();
         let slot2 = slot.clone();
@@ -882,22 +904,6 @@ impl Supervisor {
     /// Starts the tasks that run while the server runs.
     fn start_bundle(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
         let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
-        let server_dir = self.state.server_dir(slot.id);
-        if let Err(e) = std::fs::create_dir_all(&server_dir) {
-            tracing::warn!(error = %e, "cannot create the server's state dir");
-        }
-        let logs = crate::logs::LogSettings {
-            profiles_dir: adapter::profiles_dir(spec),
-            time_zone: self.cfg.log_time_zone,
-            max_lines_per_sec: self.cfg.log_max_lines_per_sec,
-            keep_files: self.cfg.log_keep_files,
-            checkpoint_path: server_dir.join("log-checkpoint.json"),
-            entry_idle: Duration::from_millis(50),
-        };
-        let (outbox, token, id) = (self.outbox.clone(), bundle.token(), slot.id);
-        bundle.spawn("logs", slot.id, move || {
-            crate::logs::run(id, logs.clone(), outbox.clone(), token.clone())
-        });
         if spec.rcon_port > 0 {
             let settings = RconSettings {
                 addr: std::net::SocketAddr::from((
@@ -926,6 +932,32 @@ impl Supervisor {
         if let Some(old) = lock(&slot.bundle).replace(bundle) {
             self.tasks.spawn(old.stop(Duration::from_secs(10)));
         }
+    }
+
+    /// Starts the server's log task unless it runs already.
+    fn ensure_log_task(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
+        let mut logs_slot = lock(&slot.logs);
+        if logs_slot.is_some() {
+            return;
+        }
+        let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
+        let server_dir = self.state.server_dir(slot.id);
+        if let Err(e) = std::fs::create_dir_all(&server_dir) {
+            tracing::warn!(error = %e, "cannot create the server's state dir");
+        }
+        let logs = crate::logs::LogSettings {
+            profiles_dir: adapter::profiles_dir(spec),
+            time_zone: self.cfg.log_time_zone,
+            max_lines_per_sec: self.cfg.log_max_lines_per_sec,
+            keep_files: self.cfg.log_keep_files,
+            checkpoint_path: server_dir.join("log-checkpoint.json"),
+            entry_idle: Duration::from_millis(50),
+        };
+        let (outbox, token, id) = (self.outbox.clone(), bundle.token(), slot.id);
+        bundle.spawn("logs", slot.id, move || {
+            crate::logs::run(id, logs.clone(), outbox.clone(), token.clone())
+        });
+        *logs_slot = Some(bundle);
     }
 
     /// Sends an RCon command to a server.
