@@ -1,7 +1,7 @@
 //! The controller's start-up and shutdown, in order:
 //! config (validated by the caller) → data dir → database and migrations → secrets → event hub →
-//! services → recovery of node state → initial admin → writer, liveness and log retention tasks →
-//! listen.
+//! services → recovery of node state → initial admin → writer, liveness and retention tasks (logs,
+//! metrics, events) → listen.
 //! Shutdown: stop accepting, end streams, flush the writer, close the database, within the grace.
 
 use std::net::SocketAddr;
@@ -64,6 +64,7 @@ impl App {
             .map_err(|e| anyhow::anyhow!("JWT keys: {e}"))?;
         let hub = Hub::new(config.hub_capacity);
         let agents = AgentRegistry::new(Duration::from_secs(config.command_timeout_seconds));
+        let ingest = crate::db::writer::IngestStats::default();
         let ctx = Ctx {
             db: db.clone(),
             auth: Authenticator::new(keys, db.clone()),
@@ -72,6 +73,7 @@ impl App {
             limiter: Arc::new(LoginLimiter::new(config.login_attempts_per_minute)),
             config: Arc::new(config.clone()),
             shutdown: shutdown.clone(),
+            ingest: ingest.clone(),
         };
         // No agent has a session yet: every node starts offline.
         recover_nodes(&db).await.context("node recovery")?;
@@ -86,7 +88,7 @@ impl App {
         let tasks = TaskTracker::new();
         let writer_stop = CancellationToken::new();
         let (writer, writer_task) =
-            crate::db::writer::spawn(db.clone(), hub.clone(), writer_stop.clone());
+            crate::db::writer::spawn(db.clone(), hub.clone(), ingest, writer_stop.clone());
         let writer_join = tokio::spawn(writer_task.instrument(tracing::info_span!("writer")));
         tasks.spawn(
             crate::agents::liveness::run(
@@ -96,23 +98,19 @@ impl App {
             )
             .instrument(tracing::info_span!("liveness")),
         );
-        // Validated in Config::validate; parsed again here to get the typed values.
-        let schedule = crate::jobs::retention::parse_schedule(&config.log_retention_schedule)
-            .map_err(|e| anyhow::anyhow!("log_retention_schedule: {e}"))?;
-        let tz = crate::jobs::retention::parse_time_zone(&config.log_retention_time_zone)
-            .map_err(|e| anyhow::anyhow!("log_retention_time_zone: {e}"))?;
-        tasks.spawn(
-            crate::jobs::retention::run(
-                db.clone(),
-                hub.clone(),
-                schedule,
-                tz,
-                crate::jobs::retention::RetentionOptions::days(config.log_retention_days),
-                Arc::new(crate::jobs::SystemClock),
-                shutdown.clone(),
-            )
-            .instrument(tracing::info_span!("log_retention")),
-        );
+        for job in retention_jobs(&config)? {
+            let span = tracing::info_span!("retention", table = job.target.table());
+            tasks.spawn(
+                crate::jobs::retention::run(
+                    db.clone(),
+                    hub.clone(),
+                    job,
+                    Arc::new(crate::jobs::SystemClock),
+                    shutdown.clone(),
+                )
+                .instrument(span),
+            );
+        }
         let agent_api = AgentApi::new(ctx.clone(), writer, tasks.clone());
         let router = crate::http::router(ctx.clone(), agent_api).await?;
         let tls = match (&config.tls_cert, &config.tls_key) {
@@ -182,6 +180,44 @@ impl App {
         }
         tracing::info!("controller stopped");
     }
+}
+
+/// The retention jobs of `config` (validated in `Config::validate`; parsed again here to get the
+/// typed values): logs, metrics and events, all in `log_retention_time_zone`.
+pub fn retention_jobs(config: &Config) -> anyhow::Result<Vec<crate::jobs::retention::Job>> {
+    use crate::jobs::retention::{Job, RetentionOptions, Target, parse_schedule, parse_time_zone};
+    let tz = parse_time_zone(&config.log_retention_time_zone)
+        .map_err(|e| anyhow::anyhow!("log_retention_time_zone: {e}"))?;
+    [
+        (
+            Target::Logs,
+            "log_retention_schedule",
+            &config.log_retention_schedule,
+            config.log_retention_days,
+        ),
+        (
+            Target::Metrics,
+            "metrics_retention_schedule",
+            &config.metrics_retention_schedule,
+            config.metrics_retention_days,
+        ),
+        (
+            Target::Events,
+            "event_retention_schedule",
+            &config.event_retention_schedule,
+            config.event_retention_days,
+        ),
+    ]
+    .into_iter()
+    .map(|(target, field, schedule, days)| {
+        Ok(Job {
+            target,
+            schedule: parse_schedule(schedule).map_err(|e| anyhow::anyhow!("{field}: {e}"))?,
+            tz,
+            opts: RetentionOptions::days(days),
+        })
+    })
+    .collect()
 }
 
 async fn recover_nodes(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {

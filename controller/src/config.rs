@@ -48,10 +48,19 @@ pub struct Config {
     pub log_format: String,
     /// Log entries older than this many days are deleted by the retention job.
     pub log_retention_days: u32,
-    /// When the retention job runs: a cron expression (5 fields, or 6 with seconds first).
+    /// When the log retention job runs: a cron expression (5 fields, or 6 with seconds first).
     pub log_retention_schedule: String,
-    /// The IANA time zone of `log_retention_schedule` ("UTC", "Europe/Berlin", ...).
+    /// The IANA time zone of every retention schedule ("UTC", "Europe/Berlin", ...): logs, metrics
+    /// and events. (The name predates the other jobs.)
     pub log_retention_time_zone: String,
+    /// Metrics samples older than this many days are deleted by the metrics retention job.
+    pub metrics_retention_days: u32,
+    /// When the metrics retention job runs (cron, in `log_retention_time_zone`).
+    pub metrics_retention_schedule: String,
+    /// History events older than this many days are deleted by the event retention job.
+    pub event_retention_days: u32,
+    /// When the event retention job runs (cron, in `log_retention_time_zone`).
+    pub event_retention_schedule: String,
 }
 
 impl Default for Config {
@@ -77,6 +86,10 @@ impl Default for Config {
             log_retention_days: 7,
             log_retention_schedule: "0 3 * * *".into(),
             log_retention_time_zone: "UTC".into(),
+            metrics_retention_days: 1,
+            metrics_retention_schedule: "0 */6 * * *".into(),
+            event_retention_days: 30,
+            event_retention_schedule: "0 4 * * 0".into(),
         }
     }
 }
@@ -215,14 +228,29 @@ impl Config {
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be \"text\" or \"json\""));
         }
-        if !(1..=36_500).contains(&self.log_retention_days) {
-            return Err(invalid("log_retention_days", "must be between 1 and 36500"));
-        }
-        if let Err(e) = crate::jobs::retention::parse_schedule(&self.log_retention_schedule) {
-            return Err(invalid(
-                "log_retention_schedule",
-                format!("not a cron expression: {e}"),
-            ));
+        for (field, days, schedule) in [
+            (
+                ("log_retention_days", "log_retention_schedule"),
+                self.log_retention_days,
+                &self.log_retention_schedule,
+            ),
+            (
+                ("metrics_retention_days", "metrics_retention_schedule"),
+                self.metrics_retention_days,
+                &self.metrics_retention_schedule,
+            ),
+            (
+                ("event_retention_days", "event_retention_schedule"),
+                self.event_retention_days,
+                &self.event_retention_schedule,
+            ),
+        ] {
+            if !(1..=36_500).contains(&days) {
+                return Err(invalid(field.0, "must be between 1 and 36500"));
+            }
+            if let Err(e) = crate::jobs::retention::parse_schedule(schedule) {
+                return Err(invalid(field.1, format!("not a cron expression: {e}")));
+            }
         }
         if let Err(e) = crate::jobs::retention::parse_time_zone(&self.log_retention_time_zone) {
             return Err(invalid(
@@ -342,6 +370,34 @@ mod tests {
                     ..Config::default()
                 },
                 "log_retention_time_zone",
+            ),
+            (
+                Config {
+                    metrics_retention_days: 0,
+                    ..Config::default()
+                },
+                "metrics_retention_days",
+            ),
+            (
+                Config {
+                    metrics_retention_schedule: "0 */6 * *".into(),
+                    ..Config::default()
+                },
+                "metrics_retention_schedule",
+            ),
+            (
+                Config {
+                    event_retention_days: 40_000,
+                    ..Config::default()
+                },
+                "event_retention_days",
+            ),
+            (
+                Config {
+                    event_retention_schedule: "sundays".into(),
+                    ..Config::default()
+                },
+                "event_retention_schedule",
             ),
         ] {
             let err = c.validate().expect_err(field).to_string();

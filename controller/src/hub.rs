@@ -35,6 +35,26 @@ pub enum HubPayload {
     Log(LogData),
     /// The server's player list changed.
     Players(PlayersData),
+    /// A resource sample of a server, or of a node (server_id 0).
+    Metrics(MetricsData),
+}
+
+/// Data of a `metrics` message: the newest sample of a server, or of a node (server_id 0).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricsData {
+    /// CPU in percent; server: of ONE core; node: of all cores together.
+    pub cpu_percent: f64,
+    /// Resident memory in bytes (node: memory in use).
+    pub rss_bytes: u64,
+    /// Virtual memory in bytes; 0 for a node.
+    pub virtual_bytes: u64,
+    /// Threads; 0 for a node.
+    pub threads: u32,
+    /// Seconds since the process started; 0 for a node.
+    pub uptime_seconds: u64,
+    /// Total memory of the host in bytes; only in node messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_total_bytes: Option<u64>,
 }
 
 /// Data of a `log` message.
@@ -208,6 +228,14 @@ impl Hub {
                 player: p.player.map(|x| x.to_proto(server_id)),
                 players: p.players.iter().map(|x| x.to_proto(server_id)).collect(),
             }),
+            HubPayload::Metrics(m) => pb::live_event::Payload::Metrics(pb::MetricsUpdate {
+                cpu_percent: m.cpu_percent,
+                rss_bytes: m.rss_bytes,
+                virtual_bytes: m.virtual_bytes,
+                threads: m.threads,
+                uptime_seconds: m.uptime_seconds,
+                memory_total_bytes: m.memory_total_bytes.unwrap_or(0),
+            }),
         };
         let proto = pb::LiveEvent {
             server_id,
@@ -327,6 +355,38 @@ mod tests {
         assert!(
             matches!(msg.proto.payload, Some(pb::live_event::Payload::Players(ref u))
             if u.change == "joined" && u.players.len() == 1)
+        );
+    }
+
+    #[test]
+    fn metrics_messages_render_for_both_transports() {
+        let hub = Hub::new(16);
+        let mut rx = hub.subscribe();
+        let t = Utc::now();
+        hub.publish(
+            4,
+            2,
+            t,
+            HubPayload::Metrics(MetricsData {
+                cpu_percent: 150.5,
+                rss_bytes: 1 << 30,
+                virtual_bytes: 1 << 32,
+                threads: 40,
+                uptime_seconds: 60,
+                memory_total_bytes: None,
+            }),
+        );
+        let msg = rx.try_recv().expect("message");
+        let v: serde_json::Value = serde_json::from_str(&msg.json).expect("json");
+        assert_eq!(v["type"], "metrics");
+        assert_eq!(v["server_id"], 4);
+        assert_eq!(v["data"]["cpu_percent"], 150.5);
+        assert_eq!(v["data"]["rss_bytes"], 1u64 << 30);
+        assert_eq!(v["data"]["threads"], 40);
+        assert!(v["data"].get("memory_total_bytes").is_none());
+        assert!(
+            matches!(msg.proto.payload, Some(pb::live_event::Payload::Metrics(ref m))
+            if m.uptime_seconds == 60 && m.virtual_bytes == 1 << 32)
         );
     }
 

@@ -13,6 +13,7 @@ mod m20261203_000007_metrics;
 mod m20261203_000008_players;
 mod m20261203_000009_player_history;
 mod m20261204_000010_logs_players_links;
+mod m20261205_000011_metrics_indexes;
 
 /// Applies Languard's migrations.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_players::Migration),
             Box::new(m20261203_000009_player_history::Migration),
             Box::new(m20261204_000010_logs_players_links::Migration),
+            Box::new(m20261205_000011_metrics_indexes::Migration),
         ]
     }
 }

@@ -30,6 +30,8 @@ struct Session {
     pending: HashMap<String, oneshot::Sender<pb::CommandResult>>,
     last_seen: Instant,
     cancel: CancellationToken,
+    /// Bytes in the agent's spool, from its latest heartbeat.
+    spool_bytes: u64,
 }
 
 #[derive(Default)]
@@ -81,6 +83,7 @@ impl AgentRegistry {
                 pending: HashMap::new(),
                 last_seen: Instant::now(),
                 cancel: cancel.clone(),
+                spool_bytes: 0,
             },
         );
         if let Some(old) = old {
@@ -117,6 +120,28 @@ impl AgentRegistry {
         {
             s.last_seen = Instant::now();
         }
+    }
+
+    /// Records the spool size the session's agent reported in a heartbeat.
+    pub fn set_spool_bytes(&self, node_id: i64, session_id: u64, bytes: u64) {
+        if let Some(s) = self
+            .sessions()
+            .get_mut(&node_id)
+            .filter(|s| s.id == session_id)
+        {
+            s.spool_bytes = bytes;
+        }
+    }
+
+    /// The latest spool size of every connected node, by node id.
+    pub fn spool_bytes(&self) -> Vec<(i64, u64)> {
+        let mut v: Vec<(i64, u64)> = self
+            .sessions()
+            .iter()
+            .map(|(n, s)| (*n, s.spool_bytes))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Whether the node has a live session.

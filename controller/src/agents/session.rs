@@ -231,7 +231,9 @@ async fn pump(
         };
         ctx.agents.touch(node_id, session_id);
         match body {
-            Some(pb::agent_message::Body::Heartbeat(_)) => {
+            Some(pb::agent_message::Body::Heartbeat(hb)) => {
+                ctx.agents
+                    .set_spool_bytes(node_id, session_id, hb.spool_bytes);
                 writer
                     .submit(WriteOp::Touch {
                         node_id,

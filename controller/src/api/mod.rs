@@ -5,6 +5,7 @@ pub mod auth;
 pub mod convert;
 pub mod events;
 pub mod logs;
+pub mod metrics;
 pub mod nodes;
 pub mod page;
 pub mod players;
@@ -38,4 +39,6 @@ pub struct Ctx {
     pub config: Arc<Config>,
     /// Cancelled at shutdown; long-lived streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// What the writer committed (for `/metrics`).
+    pub ingest: crate::db::writer::IngestStats,
 }

@@ -11,11 +11,18 @@
 //! - `player` / `players`: the `players` table (who is on now) and `player_history` (sessions),
 //!   reconciled idempotently; published as `players` messages.
 //! - `chat`, `gap`: history events of type `chat` and `gap`.
+//! - `metrics`: rows of `metrics`, one per owned server (`server_id` set) and one for the node
+//!   (`server_id` NULL; memory in use as `mem_rss_bytes`, the rest in `extra` JSON), inserted with
+//!   multi-row statements at the end of the transaction; the newest sample of each server and node
+//!   in the transaction is published as a `metrics` message after the commit.
 //!
+//! [`IngestStats`] counts what was committed (for `/metrics`) and the queue depth.
 //! A node only ever writes rows for the servers it owns (`servers.node_id`); the set is read once
 //! per node per transaction. Strings from agents are cleaned of NUL (PostgreSQL rejects it in text).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use languard_proto::v1 as pb;
@@ -28,8 +35,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::convert;
-use crate::db::entities::{logs, nodes, player_history, players, server_events, servers};
-use crate::hub::{EventData, Hub, HubPayload, LogData, PlayerData, PlayersData, StatusData};
+use crate::db::entities::{logs, metrics, nodes, player_history, players, server_events, servers};
+use crate::hub::{
+    EventData, Hub, HubPayload, LogData, MetricsData, PlayerData, PlayersData, StatusData,
+};
 
 /// Work for the writer.
 pub enum WriteOp {
@@ -51,35 +60,93 @@ pub enum WriteOp {
     },
 }
 
+/// Counters of what the writer committed since start, and its queue depth. Cheap to clone; read
+/// by the Prometheus endpoint.
+#[derive(Clone, Default)]
+pub struct IngestStats {
+    inner: Arc<StatsInner>,
+}
+
+#[derive(Default)]
+struct StatsInner {
+    events: AtomicU64,
+    log_lines: AtomicU64,
+    metrics_rows: AtomicU64,
+    transactions: AtomicU64,
+    failed_transactions: AtomicU64,
+    queued: AtomicU64,
+}
+
+impl IngestStats {
+    /// Agent events stored (each sequence number once; resends not counted).
+    pub fn events(&self) -> u64 {
+        self.inner.events.load(Ordering::Relaxed)
+    }
+    /// Log rows inserted.
+    pub fn log_lines(&self) -> u64 {
+        self.inner.log_lines.load(Ordering::Relaxed)
+    }
+    /// Metrics rows inserted.
+    pub fn metrics_rows(&self) -> u64 {
+        self.inner.metrics_rows.load(Ordering::Relaxed)
+    }
+    /// Writer transactions committed.
+    pub fn transactions(&self) -> u64 {
+        self.inner.transactions.load(Ordering::Relaxed)
+    }
+    /// Writer transactions that failed (rolled back; the agents resend).
+    pub fn failed_transactions(&self) -> u64 {
+        self.inner.failed_transactions.load(Ordering::Relaxed)
+    }
+    /// Operations waiting in the writer's queue.
+    pub fn queue_depth(&self) -> u64 {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+}
+
 /// Cheap-to-clone handle for submitting work.
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<WriteOp>,
+    stats: IngestStats,
 }
 
 impl WriterHandle {
     /// Queues `op`; waits when the queue is full (back-pressure to the agent's stream).
     pub async fn submit(&self, op: WriteOp) -> bool {
-        self.tx.send(op).await.is_ok()
+        self.stats.inner.queued.fetch_add(1, Ordering::Relaxed);
+        let ok = self.tx.send(op).await.is_ok();
+        if !ok {
+            self.stats.inner.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
     }
 }
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 256;
 
-/// Creates the writer; run the returned future as a task.
+/// Creates the writer, counting into `stats`; run the returned future as a task.
 pub fn spawn(
     db: DatabaseConnection,
     hub: Hub,
+    stats: IngestStats,
     shutdown: CancellationToken,
 ) -> (WriterHandle, impl std::future::Future<Output = ()>) {
     let (tx, rx) = mpsc::channel(1024);
-    (WriterHandle { tx }, run(db, hub, rx, shutdown))
+    (
+        WriterHandle {
+            tx,
+            stats: stats.clone(),
+        },
+        run(db, hub, stats, rx, shutdown),
+    )
 }
 
 async fn run(
     db: DatabaseConnection,
     hub: Hub,
+    stats: IngestStats,
     mut rx: mpsc::Receiver<WriteOp>,
     shutdown: CancellationToken,
 ) {
@@ -97,7 +164,11 @@ async fn run(
                 Err(_) => break,
             }
         }
-        write_batch(&db, &hub, &mut acked, batch).await;
+        stats
+            .inner
+            .queued
+            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        write_batch(&db, &hub, &stats, &mut acked, batch).await;
     }
     // Shutdown: store what is already queued, then stop.
     rx.close();
@@ -110,7 +181,11 @@ async fn run(
             ops = rest.len(),
             "writer flushing queued work before shutdown"
         );
-        write_batch(&db, &hub, &mut acked, rest).await;
+        stats
+            .inner
+            .queued
+            .fetch_sub(rest.len() as u64, Ordering::Relaxed);
+        write_batch(&db, &hub, &stats, &mut acked, rest).await;
     }
     tracing::info!("writer stopped");
 }
@@ -131,6 +206,18 @@ struct PendingLog {
     level: &'static str,
     kind: String,
     text: String,
+}
+
+/// A metrics row waiting for the batched insert at the end of the transaction.
+struct PendingMetric {
+    server_id: Option<i64>,
+    node_id: i64,
+    ts: DateTime<Utc>,
+    cpu_percent: f64,
+    rss: i64,
+    virt: i64,
+    threads: i32,
+    extra: String,
 }
 
 /// What to publish after the commit, in event order.
@@ -154,14 +241,25 @@ struct TxState {
     log_ids: Vec<i64>,
     /// Publications in event order.
     publish: Vec<Pub>,
+    /// Metrics rows to insert.
+    metrics: Vec<PendingMetric>,
+    /// The newest sample of each (node, server; 0 for the node), published after the commit.
+    latest_metrics: BTreeMap<(i64, i64), (DateTime<Utc>, MetricsData)>,
+    /// Agent events applied (new sequence numbers).
+    events: u64,
+    /// (node, server) pairs already warned about foreign metrics in this transaction.
+    foreign_metrics: HashSet<(i64, i64)>,
 }
 
 /// Rows per multi-row log insert (5 bind parameters each; SQLite allows 32766, PostgreSQL 65535).
 const LOG_INSERT_CHUNK: usize = 2000;
+/// Rows per multi-row metrics insert (8 bind parameters each).
+const METRICS_INSERT_CHUNK: usize = 2000;
 
 async fn write_batch(
     db: &DatabaseConnection,
     hub: &Hub,
+    stats: &IngestStats,
     acked: &mut HashMap<i64, u64>,
     batch: Vec<WriteOp>,
 ) {
@@ -193,6 +291,7 @@ async fn write_batch(
             }
         }
         insert_logs(&txn, &mut st).await?;
+        insert_metrics(&txn, &st).await?;
         for (node_id, at) in touches {
             nodes::Entity::update_many()
                 .col_expr(nodes::Column::LastSeenAt, Expr::value(at))
@@ -205,10 +304,18 @@ async fn write_batch(
     .await;
     match result {
         Ok(()) => {
+            let s = &stats.inner;
+            s.transactions.fetch_add(1, Ordering::Relaxed);
+            s.events.fetch_add(st.events, Ordering::Relaxed);
+            s.log_lines
+                .fetch_add(st.log_ids.len() as u64, Ordering::Relaxed);
+            s.metrics_rows
+                .fetch_add(st.metrics.len() as u64, Ordering::Relaxed);
             let TxState {
                 publish,
                 logs,
                 log_ids,
+                latest_metrics,
                 ..
             } = st;
             let mut logs: Vec<Option<PendingLog>> = logs.into_iter().map(Some).collect();
@@ -236,11 +343,18 @@ async fn write_batch(
                     }
                 }
             }
+            for ((node_id, server_id), (ts, data)) in latest_metrics {
+                hub.publish(server_id, node_id, ts, HubPayload::Metrics(data));
+            }
             for (reply, mark) in replies {
                 let _ = reply.send(Ok(mark));
             }
         }
         Err(e) => {
+            stats
+                .inner
+                .failed_transactions
+                .fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "writer transaction failed; agents will resend");
             // The cached marks may be ahead of what was committed.
             acked.clear();
@@ -294,6 +408,166 @@ async fn insert_logs(txn: &DatabaseTransaction, st: &mut TxState) -> Result<(), 
         st.log_ids.extend(ids);
     }
     Ok(())
+}
+
+/// Inserts the pending metrics rows with multi-row `INSERT` statements.
+async fn insert_metrics(txn: &DatabaseTransaction, st: &TxState) -> Result<(), DbErr> {
+    for chunk in st.metrics.chunks(METRICS_INSERT_CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(metrics::Entity).columns([
+            metrics::Column::ServerId,
+            metrics::Column::NodeId,
+            metrics::Column::Ts,
+            metrics::Column::CpuPercent,
+            metrics::Column::MemRssBytes,
+            metrics::Column::MemVirtualBytes,
+            metrics::Column::Threads,
+            metrics::Column::Extra,
+        ]);
+        for m in chunk {
+            q.values([
+                m.server_id.into(),
+                m.node_id.into(),
+                m.ts.into(),
+                m.cpu_percent.into(),
+                m.rss.into(),
+                m.virt.into(),
+                m.threads.into(),
+                m.extra.clone().into(),
+            ])
+            .map_err(|e| DbErr::Custom(format!("metrics insert: {e}")))?;
+        }
+        txn.execute(&q).await?;
+    }
+    Ok(())
+}
+
+/// A measurement as stored: finite and not negative (SQLite would store NaN as NULL and fail the
+/// NOT NULL constraint, blocking the node's whole batch; PostgreSQL would poison every average).
+fn measure(x: f64) -> f64 {
+    if x.is_finite() && x > 0.0 { x } else { 0.0 }
+}
+
+/// A byte count as stored (BIGINT is signed).
+fn bytes(x: u64) -> i64 {
+    i64::try_from(x).unwrap_or(i64::MAX)
+}
+
+/// Queues the rows of one sample: the node's, and one per server the node owns.
+async fn apply_metrics(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    ts: DateTime<Utc>,
+    sample: pb::MetricsSample,
+) -> Result<(), DbErr> {
+    if let Some(n) = sample.node {
+        let disks: Vec<serde_json::Value> = n
+            .disks
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "mount_point": clean(d.mount_point.clone()),
+                    "total_bytes": d.total_bytes,
+                    "available_bytes": d.available_bytes,
+                })
+            })
+            .collect();
+        let extra = serde_json::json!({
+            "memory_total_bytes": n.memory_total_bytes,
+            "load1": measure(n.load1),
+            "load5": measure(n.load5),
+            "load15": measure(n.load15),
+            "disks": disks,
+            "net_rx_bytes_per_second": n.net_rx_bytes_per_second,
+            "net_tx_bytes_per_second": n.net_tx_bytes_per_second,
+            "spool_bytes": n.spool_bytes,
+        });
+        let cpu = measure(n.cpu_percent);
+        st.metrics.push(PendingMetric {
+            server_id: None,
+            node_id,
+            ts,
+            cpu_percent: cpu,
+            rss: bytes(n.memory_used_bytes),
+            virt: 0,
+            threads: 0,
+            extra: extra.to_string(),
+        });
+        latest_metric(
+            st,
+            node_id,
+            0,
+            ts,
+            MetricsData {
+                cpu_percent: cpu,
+                rss_bytes: n.memory_used_bytes,
+                virtual_bytes: 0,
+                threads: 0,
+                uptime_seconds: 0,
+                memory_total_bytes: Some(n.memory_total_bytes),
+            },
+        );
+    }
+    for s in sample.servers {
+        if !owns(txn, st, node_id, s.server_id).await? {
+            // Once per transaction: a catching-up agent may send thousands of samples at once.
+            if st.foreign_metrics.insert((node_id, s.server_id)) {
+                tracing::warn!(
+                    node_id,
+                    server_id = s.server_id,
+                    "metrics for a server this node does not own; skipped"
+                );
+            }
+            continue;
+        }
+        let cpu = measure(s.cpu_percent);
+        st.metrics.push(PendingMetric {
+            server_id: Some(s.server_id),
+            node_id,
+            ts,
+            cpu_percent: cpu,
+            rss: bytes(s.rss_bytes),
+            virt: bytes(s.virtual_bytes),
+            threads: i32::try_from(s.threads).unwrap_or(i32::MAX),
+            extra: serde_json::json!({ "uptime_seconds": s.uptime_seconds }).to_string(),
+        });
+        latest_metric(
+            st,
+            node_id,
+            s.server_id,
+            ts,
+            MetricsData {
+                cpu_percent: cpu,
+                rss_bytes: s.rss_bytes,
+                virtual_bytes: s.virtual_bytes,
+                threads: s.threads,
+                uptime_seconds: s.uptime_seconds,
+                memory_total_bytes: None,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Keeps `data` for publication if it is the newest sample of (node, server) so far.
+fn latest_metric(
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    data: MetricsData,
+) {
+    match st.latest_metrics.entry((node_id, server_id)) {
+        std::collections::btree_map::Entry::Occupied(mut e) => {
+            if ts >= e.get().0 {
+                e.insert((ts, data));
+            }
+        }
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert((ts, data));
+        }
+    }
 }
 
 /// Replaces NUL, which PostgreSQL refuses in text columns, so one bad byte cannot block a node.
@@ -362,6 +636,7 @@ async fn apply_events(
             continue;
         }
         mark = ev.seq;
+        st.events += 1;
         let ts = ev
             .time
             .as_ref()
@@ -443,9 +718,9 @@ async fn apply_events(
                 )
                 .await?;
             }
-            pb::agent_event::Body::Metrics(_) => {
-                // Not stored by this controller yet (the `metrics` table is the seam); the
-                // sequence number still advances so the agent's outbox drains.
+            pb::agent_event::Body::Metrics(sample) => {
+                // Ownership is checked per server inside (the node's own row needs none).
+                apply_metrics(txn, st, node_id, ts, sample).await?;
             }
             pb::agent_event::Body::Gap(g) => {
                 let reason = clean(g.reason);

@@ -1,9 +1,12 @@
 //! One listener for everything: gRPC (HTTP/2 cleartext or TLS), grpc-web (HTTP/1.1, CORS),
-//! reflection v1 and v1alpha, `grpc.health.v1.Health`, the WebSocket at `/ws` and `/healthz`.
+//! reflection v1 and v1alpha, `grpc.health.v1.Health`, the WebSocket at `/ws`, `/healthz` and
+//! `/metrics` (Prometheus text, no authentication: counts only; see [`prometheus`]).
 //!
 //! The grpc-web layer wraps only the gRPC routes: it answers 400 to any other HTTP/1.1 request,
 //! which would break the WebSocket handshake.
 
+pub mod console;
+pub mod prometheus;
 pub mod serve;
 pub mod ws;
 
@@ -16,6 +19,7 @@ use languard_proto::v1::agent_service_server::AgentServiceServer;
 use languard_proto::v1::auth_service_server::AuthServiceServer;
 use languard_proto::v1::event_service_server::EventServiceServer;
 use languard_proto::v1::log_service_server::LogServiceServer;
+use languard_proto::v1::metric_service_server::MetricServiceServer;
 use languard_proto::v1::node_service_server::NodeServiceServer;
 use languard_proto::v1::player_service_server::PlayerServiceServer;
 use languard_proto::v1::server_service_server::ServerServiceServer;
@@ -27,6 +31,7 @@ use crate::api::Ctx;
 use crate::api::auth::AuthApi;
 use crate::api::events::EventApi;
 use crate::api::logs::LogApi;
+use crate::api::metrics::MetricApi;
 use crate::api::nodes::NodeApi;
 use crate::api::players::PlayerApi;
 use crate::api::servers::ServerApi;
@@ -68,6 +73,7 @@ pub async fn router(ctx: Ctx, agent_api: AgentApi) -> Result<Router, RouterError
         .add_service(EventServiceServer::new(EventApi::new(ctx.clone())))
         .add_service(LogServiceServer::new(LogApi::new(ctx.clone())))
         .add_service(PlayerServiceServer::new(PlayerApi::new(ctx.clone())))
+        .add_service(MetricServiceServer::new(MetricApi::new(ctx.clone())))
         .add_service(AgentServiceServer::new(agent_api))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -79,11 +85,18 @@ pub async fn router(ctx: Ctx, agent_api: AgentApi) -> Result<Router, RouterError
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(cors(&ctx.config.cors_origins));
 
+    let prometheus = Router::new()
+        .route("/metrics", get(prometheus::handler))
+        .with_state(prometheus::MetricsState::new(ctx.clone()));
     let plain = Router::new()
         .route("/ws", get(ws::handler))
         .route("/healthz", get(healthz))
         .with_state(ctx);
-    Ok(grpc.merge(plain))
+    // The web console answers every other GET (its files, and index.html for its routes).
+    Ok(grpc
+        .merge(plain)
+        .merge(prometheus)
+        .fallback_service(console::router()))
 }
 
 async fn healthz() -> &'static str {

@@ -622,3 +622,114 @@ pub async fn create_server(
         .into_inner()
         .id
 }
+
+impl Agent {
+    /// Starts an agent like [`Agent::start`] with extra environment settings (for example
+    /// `LANGUARD_METRICS_INTERVAL_SECONDS`). A later [`Agent::restart`] starts it without them.
+    pub async fn start_with_env(
+        controller_url: &str,
+        token: &str,
+        state_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Agent {
+        std::fs::create_dir_all(state_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state_dir.join("agent.log"))
+            .unwrap();
+        let mut cmd = Command::new(agent_bin());
+        cmd.arg("--controller-url")
+            .arg(controller_url)
+            .arg("--node-token")
+            .arg(token)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .arg("--stop-timeout-seconds")
+            .arg("2")
+            .env("RUST_LOG", "info")
+            .env("LANGUARD_RESTART_BACKOFF_INITIAL_MS", "300")
+            .env("LANGUARD_RESTART_BACKOFF_MAX_MS", "2000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Agent {
+            child: Some(cmd.spawn().expect("spawn agent")),
+            state_dir: state_dir.to_owned(),
+            controller_url: controller_url.into(),
+            token: token.into(),
+        }
+    }
+}
+
+/// `GET path` over plain HTTP/1.1; returns (status code, content type, body).
+pub async fn http_get(c: &Controller, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("response within 10 s")
+        .unwrap();
+    let text = String::from_utf8(buf).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers end");
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let mut content_type = String::new();
+    let mut chunked = false;
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-type") {
+                content_type = v.trim().to_owned();
+            }
+            if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+            {
+                chunked = true;
+            }
+        }
+    }
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        loop {
+            let (size, after) = rest.split_once("\r\n").expect("chunk size");
+            let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    (status, content_type, body)
+}
+
+impl FakeAgent {
+    /// Sends a heartbeat reporting `spool_bytes` (no answer is expected).
+    pub async fn heartbeat(&self, spool_bytes: u64) {
+        self.tx
+            .send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Heartbeat(pb::Heartbeat {
+                    time: Some(now_ts()),
+                    spool_bytes,
+                })),
+            })
+            .await
+            .expect("session open");
+    }
+}

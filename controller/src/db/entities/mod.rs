@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table (see `migrations/` for the schema).
 
 pub mod logs;
+pub mod metrics;
 pub mod nodes;
 pub mod player_history;
 pub mod players;
