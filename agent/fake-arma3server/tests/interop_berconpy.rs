@@ -41,6 +41,7 @@ fn run_script(port: u16, password: &str, control: Option<&Path>) -> serde_json::
         .arg(&script)
         .arg(port.to_string())
         .arg(password)
+        .args(control.map(|_| "wait"))
         .env("PYTHONPATH", berconpy())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,6 +80,7 @@ fn berconpy_logs_in_reads_a_multipart_answer_and_gets_server_messages() {
     let control = profiles.join("fake-control.txt");
     std::fs::write(&control, "").unwrap();
     let names: Vec<String> = (1..=20).map(|i| format!("Player{i:02}")).collect();
+    let log = dir.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_fake-arma3server"))
         .arg(format!("-port={}", free_udp_port()))
         .arg(format!("-profiles={}", profiles.display()))
@@ -89,24 +91,23 @@ fn berconpy_logs_in_reads_a_multipart_answer_and_gets_server_messages() {
             "-fakeStartDelay=0",
         ])
         .arg(format!("-fakeControl={}", control.display()))
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Wait until every scripted player is on (the RCon answer is then above the multi-part size).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let out = loop {
-        let r = run_script(rcon_port, "interop-pw", None);
-        if r["players"]
-            .as_str()
-            .unwrap_or("")
-            .contains("(20 players in total)")
-            || Instant::now() > deadline
-        {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Player Player20 connected")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the scripted players did not join"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = run_script(rcon_port, "interop-pw", None);
     let players = out["players"].as_str().unwrap();
     assert!(players.contains("(20 players in total)"), "{players}");
     assert!(
