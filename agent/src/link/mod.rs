@@ -222,24 +222,7 @@ impl Link {
         // Commands run concurrently so a kill gets through while a stop is in progress.
         tokio::spawn(
             async move {
-                let cached = recent
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&cmd.request_id);
-                let result = match cached {
-                    Some(r) => {
-                        tracing::info!("repeated request id; answering with the earlier result");
-                        r
-                    }
-                    None => {
-                        let r = execute(&supervisor, &cmd).await;
-                        recent
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .put(r.clone());
-                        r
-                    }
-                };
+                let result = answer(&supervisor, &recent, &cmd).await;
                 let msg = pb::AgentMessage {
                     body: Some(pb::agent_message::Body::CommandResult(result)),
                 };
@@ -251,6 +234,28 @@ impl Link {
             .instrument(span),
         );
     }
+}
+
+/// Runs a command once per request id: a repeated id gets the earlier result.
+async fn answer(
+    sup: &Supervisor,
+    recent: &Mutex<Recent>,
+    cmd: &pb::AgentCommand,
+) -> pb::CommandResult {
+    let cached = recent
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&cmd.request_id);
+    if let Some(r) = cached {
+        tracing::info!("repeated request id; answering with the earlier result");
+        return r;
+    }
+    let r = execute(sup, cmd).await;
+    recent
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .put(r.clone());
+    r
 }
 
 async fn execute(sup: &Supervisor, cmd: &pb::AgentCommand) -> pb::CommandResult {
@@ -315,5 +320,86 @@ fn now() -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateDir;
+    use crate::supervisor::SupervisorConfig;
+    use std::sync::Arc;
+
+    fn start_cmd(id: &str) -> pb::AgentCommand {
+        pb::AgentCommand {
+            request_id: id.into(),
+            actor: "tester".into(),
+            action: Some(pb::agent_command::Action::Start(pb::ServerRef {
+                server_id: 1,
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_request_id_is_answered_without_running_the_command_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::open(dir.path()).expect("state");
+        let outbox = Arc::new(Outbox::open(&state, 32 << 20).expect("outbox"));
+        let sup = Supervisor::new(
+            outbox.clone(),
+            state,
+            SupervisorConfig {
+                stop_timeout: Duration::from_secs(1),
+                lock_wait: Duration::from_secs(1),
+                rcon_poll_interval: Duration::from_secs(10),
+                task_backoff: crate::supervisor::tasks::TaskBackoff::default(),
+                restart_backoff_initial: Duration::from_secs(1),
+                restart_backoff_max: Duration::from_secs(1),
+                crash_log_lines: 5,
+                log_time_zone: languard_rpt::LogTimeZone::Utc,
+                log_max_lines_per_sec: 0,
+                log_keep_files: 0,
+            },
+            tokio_util::task::TaskTracker::new(),
+            CancellationToken::new(),
+        );
+        // A server whose executable does not exist: every real start attempt fails and records
+        // two status events (starting, error).
+        sup.upsert(pb::ServerSpec {
+            server_id: 1,
+            game_type: "arma3".into(),
+            executable_path: dir
+                .path()
+                .join("missing/arma3server_x64")
+                .display()
+                .to_string(),
+            ..Default::default()
+        });
+        let recent = Mutex::new(Recent::default());
+        let run = |cmd: pb::AgentCommand| {
+            let (sup, recent) = (&sup, &recent);
+            async move { answer(sup, recent, &cmd).await }
+        };
+        let first = run(start_cmd("req-1")).await;
+        assert!(!first.ok);
+        outbox.flush_now();
+        let events_after_first = outbox.after(0, 100).len();
+        assert_eq!(events_after_first, 2, "starting, error");
+        let again = run(start_cmd("req-1")).await;
+        assert_eq!(again, first, "the same answer");
+        outbox.flush_now();
+        assert_eq!(
+            outbox.after(0, 100).len(),
+            events_after_first,
+            "not executed a second time"
+        );
+        let other = run(start_cmd("req-2")).await;
+        assert!(!other.ok);
+        outbox.flush_now();
+        assert_eq!(
+            outbox.after(0, 100).len(),
+            events_after_first + 2,
+            "a new request id runs"
+        );
     }
 }
