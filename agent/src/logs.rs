@@ -24,6 +24,8 @@ use crate::outbox::Outbox;
 pub struct LogSettings {
     /// Where the `.rpt` files are.
     pub profiles_dir: PathBuf,
+    /// File-name patterns to follow there; empty for the Arma 3 defaults.
+    pub patterns: Vec<String>,
     /// The server's time zone (timestamps in the file are local wall-clock time).
     pub time_zone: LogTimeZone,
     /// Lines per second above which lines are dropped and counted (0 = no limit).
@@ -185,7 +187,15 @@ pub async fn run(
         load_checkpoint(&s.checkpoint_path),
         outbox.log_resume_token(server_id),
     );
-    let mut cfg = TailConfig::new(LogSource::arma3(&s.profiles_dir));
+    let source = if s.patterns.is_empty() {
+        LogSource::arma3(&s.profiles_dir)
+    } else {
+        LogSource::Directory {
+            dir: s.profiles_dir.clone(),
+            patterns: s.patterns.clone(),
+        }
+    };
+    let mut cfg = TailConfig::new(source);
     cfg.max_lines_per_sec = s.max_lines_per_sec;
     cfg.partial_line_idle = Some(Duration::from_secs(2));
     let (handle, mut rx) =

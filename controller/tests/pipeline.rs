@@ -371,3 +371,70 @@ async fn agent_killed_mid_flood_loses_and_doubles_nothing() {
 async fn controller_killed_mid_flood_loses_and_doubles_nothing() {
     flood_then(false).await;
 }
+
+#[tokio::test]
+async fn a_servers_log_source_and_time_zone_are_configurable() {
+    let e = env().await;
+    let mut spec = fake_server(e.node_id, "custom", e.dir.path(), free_game_port(), &[]);
+    let profiles = std::path::PathBuf::from(&spec.arma3.as_ref().unwrap().profiles_dir);
+    if let Some(a) = spec.arma3.as_mut() {
+        a.log_file_glob = "console_*.log".into();
+        a.log_time_zone = "Asia/Tokyo".into();
+    }
+    let s = create(&e, spec, "").await;
+    let mut servers = ServerServiceClient::new(e.c.channel().await);
+    servers
+        .start_server(authed(pb::StartServerRequest { id: s.id }, &e.admin))
+        .await
+        .expect("start");
+    // The server's own .rpt is not followed; this file is.
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(
+        profiles.join("console_1.log"),
+        "2021/10/05, 08:38:52 hello from the custom log\n2021/10/05, 08:38:53 second line\n",
+    )
+    .unwrap();
+    let mut logs = LogServiceClient::new(e.c.channel().await);
+    let entries = eventually(Duration::from_secs(30), "custom log lines", || {
+        let mut logs = logs.clone();
+        let admin = e.admin.clone();
+        async move {
+            let r = logs
+                .list_logs(authed(
+                    pb::ListLogsRequest {
+                        server_id: s.id,
+                        oldest_first: true,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            (r.entries.len() >= 2).then_some(r.entries)
+        }
+    })
+    .await;
+    assert_eq!(entries[0].text, "hello from the custom log");
+    // 08:38:52 in Tokyo (UTC+9) is 23:38:52 UTC the day before.
+    let want = chrono::DateTime::parse_from_rfc3339("2021-10-04T23:38:52Z")
+        .unwrap()
+        .timestamp();
+    assert_eq!(entries[0].time.as_ref().unwrap().seconds, want);
+    assert!(
+        entries.iter().all(|x| !x.text.contains("Game started")),
+        "the server's own .rpt was not followed"
+    );
+    let _ = servers
+        .kill_server(authed(pb::KillServerRequest { id: s.id }, &e.admin))
+        .await;
+    let _ = logs
+        .list_logs(authed(
+            pb::ListLogsRequest {
+                server_id: s.id,
+                ..Default::default()
+            },
+            &e.admin,
+        ))
+        .await;
+}

@@ -945,9 +945,28 @@ impl Supervisor {
         if let Err(e) = std::fs::create_dir_all(&server_dir) {
             tracing::warn!(error = %e, "cannot create the server's state dir");
         }
+        let arma = spec.arma3.clone().unwrap_or_default();
+        let time_zone = match arma.log_time_zone.trim() {
+            "" => self.cfg.log_time_zone,
+            tz => tz.parse().unwrap_or_else(|_| {
+                tracing::warn!(
+                    server_id = slot.id,
+                    tz,
+                    "unknown log time zone; using the agent's"
+                );
+                self.cfg.log_time_zone
+            }),
+        };
         let logs = crate::logs::LogSettings {
             profiles_dir: adapter::profiles_dir(spec),
-            time_zone: self.cfg.log_time_zone,
+            patterns: arma
+                .log_file_glob
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            time_zone,
             max_lines_per_sec: self.cfg.log_max_lines_per_sec,
             keep_files: self.cfg.log_keep_files,
             checkpoint_path: server_dir.join("log-checkpoint.json"),

@@ -167,6 +167,10 @@ pub struct StoredArma3 {
     pub extra_args: Vec<String>,
     /// -name
     pub profile_name: String,
+    /// Log file patterns (';'-separated), empty for the default.
+    pub log_file_glob: String,
+    /// Log time zone, empty for the agent's default.
+    pub log_time_zone: String,
 }
 
 impl From<StoredArma3> for pb::Arma3Settings {
@@ -180,6 +184,8 @@ impl From<StoredArma3> for pb::Arma3Settings {
             server_mods: s.server_mods,
             extra_args: s.extra_args,
             profile_name: s.profile_name,
+            log_file_glob: s.log_file_glob,
+            log_time_zone: s.log_time_zone,
         }
     }
 }
@@ -194,6 +200,8 @@ impl From<&pb::Arma3Settings> for StoredArma3 {
             server_mods: s.server_mods.clone(),
             extra_args: s.extra_args.clone(),
             profile_name: s.profile_name.clone(),
+            log_file_glob: s.log_file_glob.clone(),
+            log_time_zone: s.log_time_zone.clone(),
         }
     }
 }

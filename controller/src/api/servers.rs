@@ -139,6 +139,29 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
             ));
         }
     }
+    for pattern in arma3
+        .log_file_glob
+        .split(';')
+        .filter(|p| !p.trim().is_empty())
+    {
+        if pattern.contains('/') || pattern.contains('\\') || pattern.contains('\0') {
+            return Err(ApiError::invalid(
+                "server.arma3.log_file_glob",
+                format!("{pattern:?}: patterns name files in the profiles dir, without a path"),
+            ));
+        }
+    }
+    let tz = arma3.log_time_zone.trim();
+    if !tz.is_empty()
+        && !tz.eq_ignore_ascii_case("local")
+        && !tz.eq_ignore_ascii_case("utc")
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(ApiError::invalid(
+            "server.arma3.log_time_zone",
+            format!("unknown time zone {tz:?}"),
+        ));
+    }
     if arma3.extra_args.iter().any(|a| a.contains('\0')) {
         return Err(ApiError::invalid(
             "server.arma3.extra_args",
@@ -355,6 +378,8 @@ impl ServerApi {
                 "arma3.server_mods" => arma.server_mods = new_arma.server_mods.clone(),
                 "arma3.extra_args" => arma.extra_args = new_arma.extra_args.clone(),
                 "arma3.profile_name" => arma.profile_name = new_arma.profile_name.clone(),
+                "arma3.log_file_glob" => arma.log_file_glob = new_arma.log_file_glob.clone(),
+                "arma3.log_time_zone" => arma.log_time_zone = new_arma.log_time_zone.clone(),
                 "rcon_port" => merged.rcon_port = patch.rcon_port,
                 "rcon_password" => password = r.rcon_password.clone(),
                 "auto_restart" => merged.auto_restart = patch.auto_restart,
@@ -725,5 +750,24 @@ mod tests {
             field_of(validate(&s).expect_err("profiles")),
             "server.arma3.profiles_dir"
         );
+        let arma = |glob: &str, tz: &str| pb::Arma3Settings {
+            game_port: 2302,
+            log_file_glob: glob.into(),
+            log_time_zone: tz.into(),
+            ..Default::default()
+        };
+        let mut s = base();
+        s.arma3 = Some(arma("../x/*.rpt", ""));
+        assert_eq!(
+            field_of(validate(&s).expect_err("glob")),
+            "server.arma3.log_file_glob"
+        );
+        s.arma3 = Some(arma("", "Mars/Olympus"));
+        assert_eq!(
+            field_of(validate(&s).expect_err("tz")),
+            "server.arma3.log_time_zone"
+        );
+        s.arma3 = Some(arma("console_*.log;*.rpt", "Europe/Berlin"));
+        assert!(validate(&s).is_ok());
     }
 }
