@@ -131,3 +131,60 @@ pub async fn initial_admin(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_jwt_secret_is_generated_once_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = jwt_secret("", dir.path()).expect("generate");
+        assert!(first.len() >= 32);
+        assert_eq!(mode(&dir.path().join("jwt-secret")), 0o600);
+        assert_eq!(
+            jwt_secret("", dir.path()).expect("reuse"),
+            first,
+            "kept across restarts"
+        );
+        assert_eq!(
+            jwt_secret("configured-secret-configured-secret", dir.path()).expect("configured"),
+            b"configured-secret-configured-secret"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_initial_admin_gets_a_random_password_written_once_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::connect(&url).await.expect("db");
+        initial_admin(&db, dir.path(), None).await.expect("admin");
+        let path = initial_password_path(dir.path());
+        assert_eq!(mode(&path), 0o600);
+        let pw = std::fs::read_to_string(&path)
+            .expect("password file")
+            .trim()
+            .to_owned();
+        assert!(pw.len() >= 16, "random, not a fixed default");
+        let user = users::Entity::find()
+            .one(&db)
+            .await
+            .expect("query")
+            .expect("admin exists");
+        assert_eq!(
+            (user.username.as_str(), user.role.as_str()),
+            ("admin", "admin")
+        );
+        assert!(password::verify(&pw, &user.password_hash));
+        // A second start changes nothing.
+        initial_admin(&db, dir.path(), None).await.expect("again");
+        assert_eq!(users::Entity::find().count(&db).await.expect("count"), 1);
+        assert_eq!(std::fs::read_to_string(&path).expect("file").trim(), pw);
+    }
+}
