@@ -41,6 +41,10 @@ pub struct AgentConfig {
     pub rcon_poll_interval_seconds: u64,
     /// PEM file of the CA that signed the controller's certificate (for https URLs).
     pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) to present when the controller requires mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub client_key: Option<PathBuf>,
     /// Log output: "text" or "json".
     pub log_format: String,
 }
@@ -62,6 +66,8 @@ impl Default for AgentConfig {
             metrics_interval_seconds: 10,
             rcon_poll_interval_seconds: 10,
             ca_cert: None,
+            client_cert: None,
+            client_key: None,
             log_format: "text".into(),
         }
     }
@@ -203,6 +209,25 @@ impl AgentConfig {
                 "ca_cert",
                 format!("{} is not a readable file", ca.display()),
             ));
+        }
+        match (&self.client_cert, &self.client_key) {
+            (Some(c), Some(k)) => {
+                for (field, p) in [("client_cert", c), ("client_key", k)] {
+                    if !p.is_file() {
+                        return Err(invalid(
+                            field,
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "client_cert",
+                    "client_cert and client_key must be set together",
+                ));
+            }
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err(invalid("log_format", "must be \"text\" or \"json\""));

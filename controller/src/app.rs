@@ -114,7 +114,11 @@ impl App {
         let agent_api = AgentApi::new(ctx.clone(), writer, tasks.clone());
         let router = crate::http::router(ctx.clone(), agent_api).await?;
         let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(c), Some(k)) => Some(crate::http::serve::tls_acceptor(c, k)?),
+            (Some(c), Some(k)) => Some(crate::http::serve::tls_acceptor(
+                c,
+                k,
+                config.tls_client_ca.as_deref(),
+            )?),
             _ => None,
         };
         let listener = TcpListener::bind(config.listen)

@@ -32,6 +32,9 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) for mutual TLS: when set, every client (agents, people, scripts) must
+    /// present a certificate signed by it. Needs `tls_cert` and `tls_key`.
+    pub tls_client_ca: Option<PathBuf>,
     /// How often agents send heartbeats, seconds (told to each agent when it connects).
     pub heartbeat_interval_seconds: u32,
     /// A node with no heartbeat for this long is marked offline, seconds.
@@ -76,6 +79,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
             heartbeat_interval_seconds: 10,
             node_offline_after_seconds: 30,
             command_timeout_seconds: 90,
@@ -204,6 +208,20 @@ impl Config {
                 return Err(invalid(
                     "tls_cert",
                     "tls_cert and tls_key must be set together",
+                ));
+            }
+        }
+        if let Some(ca) = &self.tls_client_ca {
+            if self.tls_cert.is_none() {
+                return Err(invalid(
+                    "tls_client_ca",
+                    "mutual TLS needs tls_cert and tls_key",
+                ));
+            }
+            if !ca.is_file() {
+                return Err(invalid(
+                    "tls_client_ca",
+                    format!("{} is not a readable file", ca.display()),
                 ));
             }
         }

@@ -324,3 +324,126 @@ async fn bad_config_exits_before_binding() {
     assert!(out.stdout.is_empty(), "nothing listened");
     assert!(!std::path::Path::new("/tmp/languard-never-created").exists());
 }
+
+#[tokio::test]
+async fn mutual_tls_admits_an_agent_with_a_client_certificate_and_refuses_one_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(vec!["agent-1".to_owned()]).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &issuer).unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(p("cert.pem"), server.pem()).unwrap();
+    std::fs::write(p("key.pem"), server_key.serialize_pem()).unwrap();
+    std::fs::write(p("client.pem"), client.pem()).unwrap();
+    std::fs::write(p("client-key.pem"), client_key.serialize_pem()).unwrap();
+    let c = Controller::start_with(&[
+        ("LANGUARD_TLS_CERT", p("cert.pem").to_str().unwrap()),
+        ("LANGUARD_TLS_KEY", p("key.pem").to_str().unwrap()),
+        ("LANGUARD_TLS_CLIENT_CA", p("ca.pem").to_str().unwrap()),
+    ])
+    .await;
+    let url = format!("https://localhost:{}", c.addr.port());
+    let base = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem()));
+    // Without a client certificate: refused.
+    let no_cert = tonic::transport::Channel::from_shared(url.clone())
+        .unwrap()
+        .tls_config(base.clone())
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match no_cert {
+        Err(_) => true,
+        Ok(ch) => pb::auth_service_client::AuthServiceClient::new(ch)
+            .login(pb::LoginRequest {
+                username: "admin".into(),
+                password: ADMIN_PASSWORD.into(),
+            })
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client without a certificate must be refused");
+    // With one: works.
+    let with_cert = base.identity(tonic::transport::Identity::from_pem(
+        client.pem(),
+        client_key.serialize_pem(),
+    ));
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .unwrap()
+        .tls_config(with_cert)
+        .unwrap()
+        .connect()
+        .await
+        .expect("mTLS connect");
+    let login = pb::auth_service_client::AuthServiceClient::new(channel.clone())
+        .login(pb::LoginRequest {
+            username: "admin".into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("login over mTLS")
+        .into_inner();
+    let mut nodes = pb::node_service_client::NodeServiceClient::new(channel);
+    let node = nodes
+        .create_node(authed(
+            pb::CreateNodeRequest {
+                name: "mtls".into(),
+            },
+            &login.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = node.node.unwrap().id;
+    // An agent configured with the client certificate comes online.
+    let state = dir.path().join("agent");
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = state.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "controller_url = \"{url}\"\nnode_token = \"{}\"\nstate_dir = \"{}\"\nca_cert = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+            node.token,
+            state.display(),
+            p("ca.pem").display(),
+            p("client.pem").display(),
+            p("client-key.pem").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(state.join("agent.log")).unwrap();
+    let mut agent = tokio::process::Command::new(agent_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(30), "mTLS agent online", || {
+        let mut nodes = nodes.clone();
+        let token = login.access_token.clone();
+        async move {
+            nodes
+                .get_node(authed(pb::GetNodeRequest { id }, &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .online
+                .then_some(())
+        }
+    })
+    .await;
+    agent.kill().await.ok();
+}

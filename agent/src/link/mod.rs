@@ -126,6 +126,15 @@ impl Link {
                     .map_err(|e| LinkError::Protocol(format!("ca_cert: {e}")))?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
+            if let (Some(cert), Some(key)) = (&self.cfg.client_cert, &self.cfg.client_key) {
+                let cert = tokio::fs::read(cert)
+                    .await
+                    .map_err(|e| LinkError::Protocol(format!("client_cert: {e}")))?;
+                let key = tokio::fs::read(key)
+                    .await
+                    .map_err(|e| LinkError::Protocol(format!("client_key: {e}")))?;
+                tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
             ep = ep.tls_config(tls)?;
         }
         Ok(ep)

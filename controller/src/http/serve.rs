@@ -22,8 +22,13 @@ use tracing::Instrument;
 #[error("tls: {0}")]
 pub struct TlsError(String);
 
-/// Loads a certificate chain and key (PEM) into an acceptor offering h2 and http/1.1.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+/// Loads a certificate chain and key (PEM) into an acceptor offering h2 and http/1.1. With
+/// `client_ca`, clients must present a certificate signed by one of its CAs (mutual TLS).
+pub fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<TlsAcceptor, TlsError> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| TlsError(format!("{}: {e}", p.display())));
     let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -38,10 +43,36 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .map_err(|e| TlsError(format!("{}: {e}", key.display())))?
         .ok_or_else(|| TlsError(format!("{}: no private key found", key.display())))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+    let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
+                let c = c.map_err(|e| TlsError(format!("{}: {e}", ca.display())))?;
+                roots
+                    .add(c)
+                    .map_err(|e| TlsError(format!("{}: {e}", ca.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError(format!(
+                    "{}: no CA certificate found",
+                    ca.display()
+                )));
+            }
+            let verifier =
+                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| TlsError(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| TlsError(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
