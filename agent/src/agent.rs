@@ -1,5 +1,7 @@
-//! Wiring, in start-up order: config (validated by the caller) → state dir → cached specs →
-//! supervisor → link to the controller. Shutdown leaves game servers running.
+//! Wiring, in start-up order: config (validated by the caller) → state dir → spool (outbox) →
+//! game adapters (built in; declared ones arrive inside specs) → cached specs → supervisor →
+//! re-attach to running servers → scheduler → metrics → link to the controller. Shutdown leaves
+//! game servers running and flushes the spool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
                 .unwrap_or(languard_rpt::LogTimeZone::Local),
             log_max_lines_per_sec: cfg.log_max_lines_per_sec,
             log_keep_files: cfg.log_keep_files,
+            adapters: std::sync::Arc::new(languard_adapters::Registry::builtin()),
         },
         tasks.clone(),
         shutdown.clone(),
@@ -64,6 +67,10 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         supervisor.upsert(spec);
     }
     supervisor.reattach();
+    tasks.spawn(
+        crate::scheduler::run(supervisor.clone(), outbox.clone(), shutdown.clone())
+            .instrument(tracing::info_span!("scheduler")),
+    );
     tasks.spawn(
         crate::metrics::run(
             supervisor.clone(),

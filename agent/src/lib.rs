@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 pub mod outbox;
 pub mod rcon;
+pub mod scheduler;
 pub mod state;
 pub mod supervisor;
 

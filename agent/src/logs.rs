@@ -1,6 +1,7 @@
-//! The log task of one server: follows its `.rpt` files (the newest `arma3server_x64_*.rpt` /
-//! `arma3server_*.rpt` in the profiles dir, which is also where the agent writes the server's
-//! stdout), parses lines into entries (`languard-rpt`), and queues them as `LogBatch` events.
+//! The log task of one server: follows the log files its adapter names (for Arma 3 the newest
+//! `arma3server_x64_*.rpt` / `arma3server_*.rpt` in the profiles dir, which is also where the agent
+//! writes the server's stdout), parses lines into entries with the adapter's parser (`.rpt` or a
+//! declared regex), and queues them as `LogBatch` events.
 //!
 //! Exactly-once: every batch carries a resume token (file identity + offset after its last line).
 //! A restarted agent resumes after the newest token among the events still queued and the
@@ -11,23 +12,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use languard_adapters::{LogFiles, LogParser, ParsedEntry};
 use languard_proto::v1 as pb;
-use languard_rpt::{Entry, EntryAssembler, Kind, Level, LogTimeZone};
 use languard_tail::{Checkpoint, LogSource, TailBatch, TailConfig, TailEvent, TailRecord, Tailer};
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::Outbox;
 
+/// Makes the parser of a run of the log task.
+pub type ParserFactory = Arc<dyn Fn() -> Box<dyn LogParser> + Send + Sync>;
+
 /// Settings of the log task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogSettings {
-    /// Where the `.rpt` files are.
-    pub profiles_dir: PathBuf,
-    /// File-name patterns to follow there; empty for the Arma 3 defaults.
-    pub patterns: Vec<String>,
-    /// The server's time zone (timestamps in the file are local wall-clock time).
-    pub time_zone: LogTimeZone,
+    /// Which files to follow.
+    pub files: LogFiles,
+    /// The adapter's parser.
+    pub parser: ParserFactory,
     /// Lines per second above which lines are dropped and counted (0 = no limit).
     pub max_lines_per_sec: u32,
     /// Old `.rpt` files to keep (0 = never prune).
@@ -57,34 +58,11 @@ fn save_checkpoint(path: &Path, c: &Checkpoint) {
     }
 }
 
-fn level_of(l: Level) -> pb::LogLevel {
-    match l {
-        Level::Info => pb::LogLevel::Info,
-        Level::Warning => pb::LogLevel::Warning,
-        Level::Error => pb::LogLevel::Error,
-    }
-}
-
-/// The stored name of an entry kind.
-pub fn kind_name(k: &Kind<'_>) -> &'static str {
-    match k {
-        Kind::Header { .. } => "header",
-        Kind::PlayerConnected { .. } => "player_connected",
-        Kind::PlayerDisconnected { .. } => "player_disconnected",
-        Kind::MissionRead { .. } => "mission_read",
-        Kind::MissionStarted => "mission_started",
-        Kind::MissionFinished => "mission_finished",
-        Kind::BattlEye { .. } => "battleye",
-        Kind::ServerLoad(_) => "server_load",
-        Kind::HostIdentity => "host_identity",
-        Kind::Other => "other",
-    }
-}
-
 struct Reader {
     server_id: i64,
-    tz: LogTimeZone,
-    assembler: EntryAssembler,
+    parser: Box<dyn LogParser>,
+    /// Whether the parser holds an entry back.
+    holding: bool,
     /// Checkpoint after the last line pushed into the assembler.
     last_line: Option<Checkpoint>,
     /// Checkpoint after the last line of the last entry that left the assembler.
@@ -94,15 +72,14 @@ struct Reader {
 }
 
 impl Reader {
-    fn entry(&mut self, e: Entry) {
-        let time = e.time_utc(&self.tz);
+    fn entry(&mut self, e: ParsedEntry) {
         self.out.push(pb::AgentLogEntry {
             time: Some(prost_types::Timestamp {
-                seconds: time.timestamp(),
-                nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+                seconds: e.time.timestamp(),
+                nanos: i32::try_from(e.time.timestamp_subsec_nanos()).unwrap_or(0),
             }),
-            level: level_of(e.level) as i32,
-            kind: kind_name(&e.kind).to_owned(),
+            level: e.level as i32,
+            kind: e.kind,
             text: e.text,
         });
     }
@@ -121,17 +98,17 @@ impl Reader {
     }
 
     fn start_file(&mut self, path: &Path) {
-        let start: Option<NaiveDateTime> = path
-            .file_name()
-            .and_then(|n| languard_rpt::date_from_file_name(&n.to_string_lossy()));
-        self.assembler = EntryAssembler::new(start);
+        self.parser.start_file(path);
         self.current_file = Some(path.to_owned());
     }
 
     fn flush_pending(&mut self) {
-        if let Some(e) = self.assembler.flush() {
+        if let Some(e) = self.parser.flush() {
             self.entry(e);
+        }
+        if self.holding {
             self.emitted = self.last_line;
+            self.holding = false;
         }
     }
 
@@ -143,11 +120,12 @@ impl Reader {
                         self.flush_pending();
                         self.start_file(&line.file_path);
                     }
-                    if let Some(e) = self.assembler.push(&line.text) {
+                    if let Some(e) = self.parser.push(&line.text) {
                         self.entry(e);
                         // The finished entry ended with the previous line.
                         self.emitted = self.last_line;
                     }
+                    self.holding = true;
                     self.last_line = Some(line.checkpoint());
                 }
                 TailRecord::Event(ev) => match &ev {
@@ -187,13 +165,9 @@ pub async fn run(
         load_checkpoint(&s.checkpoint_path),
         outbox.log_resume_token(server_id),
     );
-    let source = if s.patterns.is_empty() {
-        LogSource::arma3(&s.profiles_dir)
-    } else {
-        LogSource::Directory {
-            dir: s.profiles_dir.clone(),
-            patterns: s.patterns.clone(),
-        }
+    let source = LogSource::Directory {
+        dir: s.files.dir.clone(),
+        patterns: s.files.patterns.clone(),
     };
     let mut cfg = TailConfig::new(source);
     cfg.max_lines_per_sec = s.max_lines_per_sec;
@@ -202,8 +176,8 @@ pub async fn run(
         Tailer::spawn(cfg, resume, cancel.child_token()).map_err(|e| e.to_string())?;
     let mut reader = Reader {
         server_id,
-        tz: s.time_zone,
-        assembler: EntryAssembler::new(None),
+        parser: (s.parser)(),
+        holding: false,
         last_line: None,
         emitted: None,
         out: Vec::new(),

@@ -45,7 +45,9 @@ pub struct OutboxError(#[from] SpoolError);
 
 fn class_of(body: &pb::agent_event::Body) -> Class {
     match body {
-        pb::agent_event::Body::Status(_) | pb::agent_event::Body::Gap(_) => Class::Status,
+        pb::agent_event::Body::Status(_)
+        | pb::agent_event::Body::Gap(_)
+        | pb::agent_event::Body::ScheduleRun(_) => Class::Status,
         pb::agent_event::Body::Logs(_) => Class::Log,
         pb::agent_event::Body::Metrics(_) => Class::Metrics,
         pb::agent_event::Body::Player(_)

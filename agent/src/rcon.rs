@@ -1,9 +1,8 @@
-//! BattlEye RCon for one server: the BattlEye config written before each start, and the RCon task
+//! BattlEye RCon for one server: the RCon task
 //! (one client per server, shared by the players poller, admin actions and graceful stop) that
 //! turns server messages and `players` polls into player and chat events.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,45 +54,6 @@ impl RconHandle {
         let c = self.client()?;
         c.command(text).await.map_err(|e| e.to_string())
     }
-}
-
-/// The BattlEye folder of a server: `-bepath=` from its extra args, else `<profiles>/BattlEye`.
-pub fn battleye_dir(profiles: &Path, extra_args: &[String]) -> PathBuf {
-    extra_args
-        .iter()
-        .find_map(|a| {
-            let lower = a.to_ascii_lowercase();
-            lower
-                .starts_with("-bepath=")
-                .then(|| PathBuf::from(&a["-bepath=".len()..]))
-        })
-        .unwrap_or_else(|| profiles.join("BattlEye"))
-}
-
-/// Writes `BEServer_x64.cfg` and `beserver_x64.cfg` (RConPassword, RConPort, RConIP 127.0.0.1) and
-/// deletes stale `*_active_*` copies, which BattlEye would otherwise read instead.
-pub fn write_battleye_config(dir: &Path, port: i32, password: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().to_lowercase();
-        if name.starts_with("beserver") && name.contains("_active_") && name.ends_with(".cfg") {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    let body = format!("RConPassword {password}\nRConPort {port}\nRConIP 127.0.0.1\n");
-    for name in ["BEServer_x64.cfg", "beserver_x64.cfg"] {
-        let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        use std::io::Write;
-        opts.open(&path)?.write_all(body.as_bytes())?;
-    }
-    Ok(())
 }
 
 /// Settings of the RCon task.
@@ -279,52 +239,6 @@ pub fn event_of(m: &Message) -> Option<pb::agent_event::Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn battleye_config_is_written_and_stale_active_copies_removed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let be = dir.path().join("BattlEye");
-        std::fs::create_dir_all(&be).expect("mkdir");
-        std::fs::write(
-            be.join("beserver_x64_active_1a2b.cfg"),
-            "RConPassword old\n",
-        )
-        .expect("stale");
-        std::fs::write(
-            be.join("BEServer_x64_active_ffff.cfg"),
-            "RConPassword old\n",
-        )
-        .expect("stale");
-        write_battleye_config(&be, 2310, "s3cret").expect("write");
-        let names: Vec<String> = std::fs::read_dir(&be)
-            .expect("read")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(!names.iter().any(|n| n.contains("_active_")), "{names:?}");
-        let cfg = std::fs::read_to_string(be.join("beserver_x64.cfg")).expect("cfg");
-        assert_eq!(
-            cfg,
-            "RConPassword s3cret\nRConPort 2310\nRConIP 127.0.0.1\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(be.join("BEServer_x64.cfg")).expect("cfg"),
-            cfg
-        );
-    }
-
-    #[test]
-    fn bepath_overrides_the_default_folder() {
-        let p = Path::new("/srv/profiles");
-        assert_eq!(
-            battleye_dir(p, &[]),
-            PathBuf::from("/srv/profiles/BattlEye")
-        );
-        assert_eq!(
-            battleye_dir(p, &["-BEpath=/srv/be".into()]),
-            PathBuf::from("/srv/be")
-        );
-    }
 
     #[test]
     fn server_messages_become_player_and_chat_events() {

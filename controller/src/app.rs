@@ -1,7 +1,7 @@
 //! The controller's start-up and shutdown, in order:
-//! config (validated by the caller) → data dir → database and migrations → secrets → event hub →
-//! services → recovery of node state → initial admin → writer, liveness and retention tasks (logs,
-//! metrics, events) → listen.
+//! config (validated by the caller) → data dir → database and migrations → secrets → game adapters →
+//! event hub → services → recovery of node state → initial admin → writer, liveness and retention
+//! tasks (logs, metrics, events) → listen.
 //! Shutdown: stop accepting, end streams, flush the writer, close the database, within the grace.
 
 use std::net::SocketAddr;
@@ -62,6 +62,15 @@ impl App {
             .context("JWT secret")?;
         let keys = JwtKeys::new(&secret, config.access_token_ttl_seconds)
             .map_err(|e| anyhow::anyhow!("JWT keys: {e}"))?;
+        let adapters = match &config.adapters_dir {
+            Some(dir) => languard_adapters::Registry::load_dir(dir),
+            None => languard_adapters::Registry::builtin(),
+        };
+        for e in adapters.errors() {
+            tracing::warn!(error = %e, "game adapter skipped");
+        }
+        tracing::info!(game_types = ?adapters.names(), "game adapters loaded");
+        let adapters = Arc::new(adapters);
         let hub = Hub::new(config.hub_capacity);
         let agents = AgentRegistry::new(Duration::from_secs(config.command_timeout_seconds));
         let ingest = crate::db::writer::IngestStats::default();
@@ -74,6 +83,7 @@ impl App {
             config: Arc::new(config.clone()),
             shutdown: shutdown.clone(),
             ingest: ingest.clone(),
+            adapters,
         };
         // No agent has a session yet: every node starts offline.
         recover_nodes(&db).await.context("node recovery")?;

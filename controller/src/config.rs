@@ -35,6 +35,9 @@ pub struct Config {
     /// CA bundle (PEM) for mutual TLS: when set, every client (agents, people, scripts) must
     /// present a certificate signed by it. Needs `tls_cert` and `tls_key`.
     pub tls_client_ca: Option<PathBuf>,
+    /// Directory of declared game adapters (`*.toml`), loaded at start-up; a broken file is
+    /// reported and skipped. Unset: only the built-in adapters (arma3).
+    pub adapters_dir: Option<PathBuf>,
     /// How often agents send heartbeats, seconds (told to each agent when it connects).
     pub heartbeat_interval_seconds: u32,
     /// A node with no heartbeat for this long is marked offline, seconds.
@@ -80,6 +83,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            adapters_dir: None,
             heartbeat_interval_seconds: 10,
             node_offline_after_seconds: 30,
             command_timeout_seconds: 90,

@@ -14,6 +14,7 @@ mod m20261203_000008_players;
 mod m20261203_000009_player_history;
 mod m20261204_000010_logs_players_links;
 mod m20261205_000011_metrics_indexes;
+mod m20261206_000012_schedules;
 
 /// Applies Languard's migrations.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_player_history::Migration),
             Box::new(m20261204_000010_logs_players_links::Migration),
             Box::new(m20261205_000011_metrics_indexes::Migration),
+            Box::new(m20261206_000012_schedules::Migration),
         ]
     }
 }

@@ -368,6 +368,7 @@ mod tests {
                 log_time_zone: languard_rpt::LogTimeZone::Utc,
                 log_max_lines_per_sec: 0,
                 log_keep_files: 0,
+                adapters: Arc::new(languard_adapters::Registry::builtin()),
             },
             tokio_util::task::TaskTracker::new(),
             CancellationToken::new(),

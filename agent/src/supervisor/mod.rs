@@ -3,7 +3,6 @@
 //! per running process that reports every exit, the crash policy (auto-restart with backoff, a
 //! restart limit per window), and re-attachment to servers that outlived an agent restart.
 
-pub mod adapter;
 pub mod process;
 pub mod tasks;
 
@@ -13,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use languard_adapters::{GameAdapter, Registry, StopStep};
 use languard_proto::v1 as pb;
 use languard_spool::policy::{CrashHistory, Decision, RestartPolicy};
 use languard_spool::procid::{self, ExitObserved, ProcessIdentity};
@@ -26,6 +26,8 @@ use tracing::Instrument;
 
 use crate::outbox::Outbox;
 use crate::rcon::{self, RconHandle, RconSettings};
+
+const SIGKILL_WAIT: Duration = Duration::from_secs(10);
 use crate::state::StateDir;
 
 /// Why a command failed; maps to `CommandErrorKind`.
@@ -84,6 +86,8 @@ pub struct SupervisorConfig {
     pub log_max_lines_per_sec: u32,
     /// Old `.rpt` files kept per server (0 = never prune).
     pub log_keep_files: usize,
+    /// The game adapters (built in, plus definitions shipped in specs).
+    pub adapters: Arc<Registry>,
 }
 
 /// What the agent remembers about a running server across its own restarts.
@@ -236,17 +240,40 @@ impl Supervisor {
                 if pid <= 0 {
                     return None;
                 }
-                let spec = lock(&s.spec);
-                Some((
-                    s.id,
-                    pid,
-                    vec![
-                        adapter::profiles_dir(&spec),
-                        PathBuf::from(&spec.executable_path),
-                    ],
-                ))
+                let spec = lock(&s.spec).clone();
+                let mut dirs = vec![PathBuf::from(&spec.executable_path)];
+                if let Ok(files) = self
+                    .cfg
+                    .adapters
+                    .for_spec(&spec)
+                    .and_then(|a| a.log_files(&spec))
+                {
+                    dirs.insert(0, files.dir);
+                }
+                Some((s.id, pid, dirs))
             })
             .collect()
+    }
+
+    /// The schedules of every server, from their specs: (server id, schedule).
+    pub fn schedules(&self) -> Vec<(i64, pb::Schedule)> {
+        lock(&self.slots)
+            .values()
+            .flat_map(|s| {
+                let spec = lock(&s.spec);
+                spec.schedules
+                    .iter()
+                    .map(|sc| (s.id, sc.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Whether a server's process is running.
+    pub fn is_running(&self, id: i64) -> bool {
+        lock(&self.slots)
+            .get(&id)
+            .is_some_and(|s| lock(&s.rt).status == pb::ServerStatus::Running)
     }
 
     /// State of one server.
@@ -448,7 +475,12 @@ impl Supervisor {
                 drop(rt);
                 let spec = lock(&slot.spec).clone();
                 self.ensure_log_task(&slot, &spec);
-                self.start_bundle(&slot, &spec);
+                match self.cfg.adapters.for_spec(&spec) {
+                    Ok(a) => self.start_bundle(&slot, &spec, a.as_ref()),
+                    Err(e) => {
+                        tracing::warn!(server_id = slot.id, error = %e, "no adapter: no RCon task")
+                    }
+                }
                 self.watch_foreign(&slot, run.identity);
             } else {
                 rt.status = pb::ServerStatus::Running;
@@ -524,7 +556,14 @@ impl Supervisor {
             )));
         }
         let spec = lock(&slot.spec).clone();
-        let launch = adapter::arma3(&spec).map_err(|e| CmdError::InvalidArgument(e.0))?;
+        let adapter = self
+            .cfg
+            .adapters
+            .for_spec(&spec)
+            .map_err(|e| CmdError::InvalidArgument(e.0))?;
+        let launch = adapter
+            .launch(&spec)
+            .map_err(|e| CmdError::InvalidArgument(e.0))?;
         {
             let mut rt = lock(&slot.rt);
             rt.pid = 0;
@@ -555,16 +594,8 @@ impl Supervisor {
             );
             CmdError::Internal(reason)
         };
-        if spec.rcon_port != 0 {
-            let dir = rcon::battleye_dir(&launch.profiles_dir, &launch.args);
-            if let Err(e) = rcon::write_battleye_config(&dir, spec.rcon_port, &spec.rcon_password) {
-                return Err(fail(format!(
-                    "cannot write the BattlEye config in {}: {e}",
-                    dir.display()
-                )));
-            }
-        }
-        let spawned = process::spawn(&launch, &launch.profiles_dir).map_err(|e| fail(e.0))?;
+        adapter.prepare(&spec, &launch).map_err(|e| fail(e.0))?;
+        let spawned = process::spawn(&launch).map_err(|e| fail(e.0))?;
         {
             let mut rt = lock(&slot.rt);
             rt.pid = spawned.pid;
@@ -585,7 +616,7 @@ impl Supervisor {
         }
         self.persist_runs();
         self.ensure_log_task(slot, &spec);
-        self.start_bundle(slot, &spec);
+        self.start_bundle(slot, &spec, adapter.as_ref());
         let me = self.clone();
         let slot2 = slot.clone();
         let mut child = spawned.child;
@@ -808,34 +839,23 @@ impl Supervisor {
             }
             rt.pid
         };
-        if let Ok(client) = slot.rcon.client() {
-            match tokio::time::timeout(Duration::from_secs(5), client.command("#shutdown")).await {
-                Ok(Ok(_)) => {
-                    if Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await {
-                        return Ok(());
-                    }
-                    tracing::warn!(
-                        server_id = slot.id,
-                        "no exit after RCon #shutdown; sending SIGTERM"
-                    );
-                }
-                _ => tracing::info!(
-                    server_id = slot.id,
-                    "RCon #shutdown not answered; sending SIGTERM"
-                ),
+        let spec = lock(&slot.spec).clone();
+        let steps = match self.cfg.adapters.for_spec(&spec) {
+            Ok(a) => a.stop_sequence(&spec),
+            Err(e) => {
+                tracing::warn!(server_id = slot.id, error = %e, "no adapter for the stop; sending SIGTERM");
+                vec![StopStep::Signal(Signal::SIGTERM as i32)]
             }
+        };
+        for step in steps {
+            if self.stop_step(slot, pid, &step, &seen).await? {
+                return Ok(());
+            }
+            tracing::warn!(server_id = slot.id, pid, step = %step, "no exit after this stop step within the stop timeout");
         }
-        process::signal_group(pid, Signal::SIGTERM).map_err(|e| CmdError::Internal(e.0))?;
-        if Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await {
-            return Ok(());
-        }
-        tracing::warn!(
-            server_id = slot.id,
-            pid,
-            "no exit after SIGTERM within the stop timeout; sending SIGKILL"
-        );
+        tracing::warn!(server_id = slot.id, pid, "sending SIGKILL");
         process::signal_group(pid, Signal::SIGKILL).map_err(|e| CmdError::Internal(e.0))?;
-        if Self::wait_exit(slot, seen, Duration::from_secs(10)).await {
+        if Self::wait_exit(slot, seen, SIGKILL_WAIT).await {
             Ok(())
         } else {
             Err(CmdError::Internal(format!(
@@ -843,6 +863,61 @@ impl Supervisor {
                 slot.id
             )))
         }
+    }
+
+    /// Runs one step of a graceful stop; true when the server exited within the stop timeout.
+    async fn stop_step(
+        &self,
+        slot: &Arc<Slot>,
+        pid: i32,
+        step: &StopStep,
+        seen: &watch::Receiver<u64>,
+    ) -> Result<bool, CmdError> {
+        match step {
+            StopStep::Rcon(command) => {
+                let Ok(client) = slot.rcon.client() else {
+                    tracing::info!(
+                        server_id = slot.id,
+                        "RCon not connected; skipping {command}"
+                    );
+                    return Ok(false);
+                };
+                match tokio::time::timeout(Duration::from_secs(5), client.command(command)).await {
+                    Ok(Ok(_)) => {}
+                    _ => {
+                        tracing::info!(server_id = slot.id, "RCon {command} not answered");
+                        return Ok(false);
+                    }
+                }
+            }
+            StopStep::Command(argv) => {
+                let Some((program, args)) = argv.split_first() else {
+                    return Ok(false);
+                };
+                let run = tokio::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .status();
+                match tokio::time::timeout(self.cfg.stop_timeout, run).await {
+                    Ok(Ok(status)) if status.success() => {}
+                    Ok(Ok(status)) => {
+                        tracing::warn!(server_id = slot.id, %status, "stop command failed")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(server_id = slot.id, error = %e, "stop command could not run")
+                    }
+                    Err(_) => tracing::warn!(server_id = slot.id, "stop command timed out"),
+                }
+            }
+            StopStep::Signal(n) => {
+                let sig = Signal::try_from(*n).unwrap_or(Signal::SIGTERM);
+                process::signal_group(pid, sig).map_err(|e| CmdError::Internal(e.0))?;
+            }
+        }
+        Ok(Self::wait_exit(slot, seen.clone(), self.cfg.stop_timeout).await)
     }
 
     /// Stops (if running), then starts a server, under one hold of the power lock.
@@ -902,9 +977,9 @@ impl Supervisor {
     }
 
     /// Starts the tasks that run while the server runs.
-    fn start_bundle(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
+    fn start_bundle(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec, adapter: &dyn GameAdapter) {
         let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
-        if spec.rcon_port > 0 {
+        if adapter.rcon(spec).is_some() {
             let settings = RconSettings {
                 addr: std::net::SocketAddr::from((
                     [127, 0, 0, 1],
@@ -945,28 +1020,24 @@ impl Supervisor {
         if let Err(e) = std::fs::create_dir_all(&server_dir) {
             tracing::warn!(error = %e, "cannot create the server's state dir");
         }
-        let arma = spec.arma3.clone().unwrap_or_default();
-        let time_zone = match arma.log_time_zone.trim() {
-            "" => self.cfg.log_time_zone,
-            tz => tz.parse().unwrap_or_else(|_| {
-                tracing::warn!(
-                    server_id = slot.id,
-                    tz,
-                    "unknown log time zone; using the agent's"
-                );
-                self.cfg.log_time_zone
-            }),
+        let adapter = match self.cfg.adapters.for_spec(spec) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(server_id = slot.id, error = %e, "no adapter: not following the log");
+                return;
+            }
         };
+        let files = match adapter.log_files(spec) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(server_id = slot.id, error = %e, "no log files: not following the log");
+                return;
+            }
+        };
+        let (spec2, default_tz) = (spec.clone(), self.cfg.log_time_zone);
         let logs = crate::logs::LogSettings {
-            profiles_dir: adapter::profiles_dir(spec),
-            patterns: arma
-                .log_file_glob
-                .split(';')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            time_zone,
+            files,
+            parser: Arc::new(move || adapter.log_parser(&spec2, default_tz)),
             max_lines_per_sec: self.cfg.log_max_lines_per_sec,
             keep_files: self.cfg.log_keep_files,
             checkpoint_path: server_dir.join("log-checkpoint.json"),
@@ -982,9 +1053,16 @@ impl Supervisor {
     /// Sends an RCon command to a server.
     pub async fn rcon(&self, id: i64, command: &str) -> Result<String, CmdError> {
         let slot = self.slot(id)?;
-        if lock(&slot.spec).rcon_port == 0 {
+        let spec = lock(&slot.spec).clone();
+        if spec.rcon_port == 0
+            || self
+                .cfg
+                .adapters
+                .for_spec(&spec)
+                .map_or(true, |a| a.rcon(&spec).is_none())
+        {
             return Err(CmdError::FailedPrecondition(format!(
-                "server {id} has no RCon port configured"
+                "server {id} has no RCon configured"
             )));
         }
         if !slot.is_active() {

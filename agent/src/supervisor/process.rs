@@ -4,14 +4,14 @@
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 
 use chrono::Local;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::adapter::Launch;
+use languard_adapters::Launch;
 
 /// Why a launch failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,16 +28,12 @@ pub struct Spawned {
     pub log_path: PathBuf,
 }
 
-/// Launches `launch`, sending its output to a new dated `.rpt` file in `log_dir`.
-pub fn spawn(launch: &Launch, log_dir: &Path) -> Result<Spawned, SpawnError> {
+/// Launches `launch`, sending its output to a new dated file in its log dir
+/// (`{stdout_prefix}{date}{stdout_suffix}`, e.g. `arma3server_x64_2026-12-03_19-05-17.rpt`).
+pub fn spawn(launch: &Launch) -> Result<Spawned, SpawnError> {
+    let log_dir = &launch.log_dir;
     std::fs::create_dir_all(log_dir)
         .map_err(|e| SpawnError(format!("log dir {}: {e}", log_dir.display())))?;
-    std::fs::create_dir_all(&launch.profiles_dir).map_err(|e| {
-        SpawnError(format!(
-            "profiles dir {}: {e}",
-            launch.profiles_dir.display()
-        ))
-    })?;
     if !launch.cwd.is_dir() {
         return Err(SpawnError(format!(
             "working dir {} does not exist",
@@ -45,8 +41,10 @@ pub fn spawn(launch: &Launch, log_dir: &Path) -> Result<Spawned, SpawnError> {
         )));
     }
     let name = format!(
-        "arma3server_x64_{}.rpt",
-        Local::now().format("%Y-%m-%d_%H-%M-%S")
+        "{}{}{}",
+        launch.stdout_prefix,
+        Local::now().format("%Y-%m-%d_%H-%M-%S"),
+        launch.stdout_suffix
     );
     let log_path = unique(log_dir.join(name));
     let out = File::options()
@@ -59,6 +57,7 @@ pub fn spawn(launch: &Launch, log_dir: &Path) -> Result<Spawned, SpawnError> {
         .map_err(|e| SpawnError(format!("log file {}: {e}", log_path.display())))?;
     let mut cmd = std::process::Command::new(&launch.program);
     cmd.args(&launch.args)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&launch.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))

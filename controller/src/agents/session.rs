@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use crate::api::{Ctx, convert, events};
+use crate::api::{Ctx, events};
 use crate::auth::guard::bearer;
 use crate::auth::refresh::hash_token;
 use crate::db::entities::{nodes, servers};
@@ -106,7 +106,7 @@ impl AgentService for AgentApi {
             .all(&self.ctx.db)
             .await
             .map_err(crate::error::ApiError::from)?;
-        let specs = rows.iter().map(convert::spec).collect();
+        let specs = crate::api::specs::build(&self.ctx, &rows).await?;
         let (tx, rx) = mpsc::channel(256);
         tx.send(Ok(accepted(
             &node,

@@ -76,6 +76,7 @@ pub fn node(n: &nodes::Model, online: bool) -> pb::Node {
         hostname: n.hostname.clone(),
         os: n.os.clone(),
         create_time: Some(timestamp(n.created_at)),
+        load: None,
     }
 }
 
@@ -86,6 +87,13 @@ pub fn arma3_settings(s: &servers::Model) -> pb::Arma3Settings {
         .unwrap_or_default();
     a.game_port = s.game_port;
     a
+}
+
+/// The declared-adapter settings stored in a server row's `settings` JSON.
+pub fn adapter_settings(s: &servers::Model) -> std::collections::HashMap<String, String> {
+    serde_json::from_str::<StoredArma3>(&s.settings)
+        .map(|a| a.adapter_settings.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// A server row as the API shows it (never the RCon password).
@@ -115,6 +123,7 @@ pub fn server(s: &servers::Model, node_online: bool) -> pb::Server {
         restart_count: s.restart_count,
         create_time: Some(timestamp(s.created_at)),
         update_time: Some(timestamp(s.updated_at)),
+        settings: adapter_settings(s),
     }
 }
 
@@ -132,6 +141,9 @@ pub fn spec(s: &servers::Model) -> pb::ServerSpec {
         auto_restart: s.auto_restart,
         max_restarts: s.max_restarts,
         restart_window_seconds: s.restart_window_seconds,
+        settings: adapter_settings(s),
+        schedules: Vec::new(),
+        adapter_definition: String::new(),
     }
 }
 
@@ -171,6 +183,9 @@ pub struct StoredArma3 {
     pub log_file_glob: String,
     /// Log time zone, empty for the agent's default.
     pub log_time_zone: String,
+    /// Settings of a declared adapter (`Server.settings`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub adapter_settings: std::collections::BTreeMap<String, String>,
 }
 
 impl From<StoredArma3> for pb::Arma3Settings {
@@ -202,6 +217,7 @@ impl From<&pb::Arma3Settings> for StoredArma3 {
             profile_name: s.profile_name.clone(),
             log_file_glob: s.log_file_glob.clone(),
             log_time_zone: s.log_time_zone.clone(),
+            adapter_settings: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -9,7 +9,9 @@ pub mod metrics;
 pub mod nodes;
 pub mod page;
 pub mod players;
+pub mod schedules;
 pub mod servers;
+pub mod specs;
 pub mod users;
 
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Ctx {
     pub config: Arc<Config>,
     /// Cancelled at shutdown; long-lived streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
-    /// What the writer committed (for `/metrics`).
+    /// What the writer committed (for `/metrics`), and each node's latest load.
     pub ingest: crate::db::writer::IngestStats,
+    /// The game adapters (built in and declared in `adapters_dir`).
+    pub adapters: Arc<languard_adapters::Registry>,
 }

@@ -37,7 +37,9 @@ impl NodeApi {
     }
 
     fn to_proto(&self, n: &nodes::Model) -> pb::Node {
-        convert::node(n, self.ctx.agents.is_online(n.id))
+        let mut node = convert::node(n, self.ctx.agents.is_online(n.id));
+        node.load = self.ctx.ingest.node_load(n.id);
+        node
     }
 
     async fn create(&self, r: pb::CreateNodeRequest) -> ApiResult<pb::CreateNodeResponse> {

@@ -13,14 +13,13 @@ use sea_orm::{
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, StoredArma3};
-use super::{Ctx, events, page};
+use super::{Ctx, events, page, specs};
 use crate::agents::registry::CommandError;
 use crate::auth::{Caller, Role};
 use crate::db::entities::{nodes, servers};
 use crate::error::{ApiError, ApiResult};
+use languard_adapters::Registry;
 
-/// Game types this controller accepts.
-pub const GAME_TYPES: &[&str] = &["arma3"];
 /// Ports an Arma 3 server occupies: the game port and the next four (query, Steam, VON).
 pub const ARMA3_PORT_SPAN: i32 = 5;
 
@@ -50,6 +49,8 @@ pub struct ValidSpec {
     pub max_restarts: i32,
     /// Window.
     pub restart_window_seconds: i32,
+    /// Declared-adapter settings.
+    pub settings: BTreeMap<String, String>,
 }
 
 fn check_abs(field: &str, path: &str, required: bool) -> ApiResult<()> {
@@ -83,7 +84,8 @@ fn check_port(field: &str, port: i32) -> ApiResult<()> {
 }
 
 /// Validates a server as given to Create or as it results from Update; names the failing field.
-pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
+/// The game type must be one of `adapters`; the adapter checks its own settings.
+pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
     let name = s.name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("server.name", "must not be empty"));
@@ -99,14 +101,83 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
     } else {
         s.game_type.clone()
     };
-    if !GAME_TYPES.contains(&game_type.as_str()) {
+    let Some(adapter) = adapters.get(&game_type) else {
         return Err(ApiError::invalid(
             "server.game_type",
-            format!("unknown game type {game_type:?}; known: arma3"),
+            format!(
+                "unknown game type {game_type:?}; known: {}",
+                adapters.names().join(", ")
+            ),
         ));
-    }
+    };
     check_abs("server.executable_path", &s.executable_path, true)?;
     check_abs("server.working_dir", &s.working_dir, false)?;
+    if s.max_restarts < 0 {
+        return Err(ApiError::invalid(
+            "server.max_restarts",
+            "must not be negative",
+        ));
+    }
+    if s.restart_window_seconds < 0 {
+        return Err(ApiError::invalid(
+            "server.restart_window_seconds",
+            "must not be negative",
+        ));
+    }
+    let (max_restarts, restart_window_seconds) = (
+        if s.max_restarts == 0 && s.restart_window_seconds == 0 {
+            3
+        } else {
+            s.max_restarts
+        },
+        if s.restart_window_seconds == 0 {
+            600
+        } else {
+            s.restart_window_seconds
+        },
+    );
+    if game_type != languard_adapters::arma3::NAME {
+        let probe = pb::ServerSpec {
+            name: name.to_owned(),
+            game_type: game_type.clone(),
+            executable_path: s.executable_path.clone(),
+            working_dir: s.working_dir.clone(),
+            arma3: s.arma3.clone(),
+            settings: s.settings.clone(),
+            rcon_port: s.rcon_port,
+            ..Default::default()
+        };
+        adapter
+            .validate(&probe)
+            .map_err(|e| ApiError::invalid("server.settings", e.0))?;
+        if s.rcon_port != 0 {
+            check_port("server.rcon_port", s.rcon_port)?;
+            if adapter.rcon(&probe).is_none() {
+                return Err(ApiError::invalid(
+                    "server.rcon_port",
+                    format!("the {game_type} adapter has no RCon; leave it 0"),
+                ));
+            }
+        }
+        return Ok(ValidSpec {
+            name: name.to_owned(),
+            game_type,
+            executable_path: s.executable_path.clone(),
+            working_dir: s.working_dir.clone(),
+            arma3: pb::Arma3Settings::default(),
+            rcon_port: s.rcon_port,
+            auto_restart: s.auto_restart,
+            max_restarts,
+            restart_window_seconds,
+            settings: s.settings.clone().into_iter().collect(),
+        });
+    }
+    if let Some(k) = s.settings.keys().next() {
+        return Err(ApiError::invalid(
+            "server.settings",
+            format!("{k:?}: the arma3 adapter takes no settings; use the arma3 fields"),
+        ));
+    }
     let mut arma3 = s.arma3.clone().unwrap_or_default();
     if arma3.game_port == 0 {
         arma3.game_port = 2302;
@@ -177,18 +248,6 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
             ));
         }
     }
-    if s.max_restarts < 0 {
-        return Err(ApiError::invalid(
-            "server.max_restarts",
-            "must not be negative",
-        ));
-    }
-    if s.restart_window_seconds < 0 {
-        return Err(ApiError::invalid(
-            "server.restart_window_seconds",
-            "must not be negative",
-        ));
-    }
     Ok(ValidSpec {
         name: name.to_owned(),
         game_type,
@@ -197,22 +256,18 @@ pub fn validate(s: &pb::Server) -> ApiResult<ValidSpec> {
         arma3,
         rcon_port: s.rcon_port,
         auto_restart: s.auto_restart,
-        max_restarts: if s.max_restarts == 0 && s.restart_window_seconds == 0 {
-            3
-        } else {
-            s.max_restarts
-        },
-        restart_window_seconds: if s.restart_window_seconds == 0 {
-            600
-        } else {
-            s.restart_window_seconds
-        },
+        max_restarts,
+        restart_window_seconds,
+        settings: BTreeMap::new(),
     })
 }
 
 /// Ports a spec occupies on its node.
 fn ports(game_port: i32, rcon_port: i32) -> Vec<(i32, i32)> {
-    let mut v = vec![(game_port, game_port + ARMA3_PORT_SPAN - 1)];
+    let mut v = Vec::new();
+    if game_port != 0 {
+        v.push((game_port, game_port + ARMA3_PORT_SPAN - 1));
+    }
     if rcon_port != 0 {
         v.push((rcon_port, rcon_port));
     }
@@ -278,11 +333,7 @@ impl ServerApi {
     }
 
     async fn push_spec(&self, row: &servers::Model) {
-        let cmd = pb::agent_command::Action::Upsert(convert::spec(row));
-        if let Err(e) = self.ctx.agents.send(row.node_id, "controller", cmd).await {
-            // The agent receives every spec again in SessionAccepted when it reconnects.
-            tracing::info!(server_id = row.id, error = %e, "spec not pushed now; the agent gets it on reconnect");
-        }
+        specs::push(&self.ctx, row).await;
     }
 
     async fn create(&self, caller: &Caller, r: pb::CreateServerRequest) -> ApiResult<pb::Server> {
@@ -301,7 +352,7 @@ impl ServerApi {
                     format!("node {} does not exist", s.node_id),
                 )
             })?;
-        let spec = validate(&s)?;
+        let spec = validate(&s, &self.ctx.adapters)?;
         if spec.rcon_port != 0 && r.rcon_password.is_empty() {
             return Err(ApiError::invalid(
                 "rcon_password",
@@ -318,7 +369,7 @@ impl ServerApi {
             executable_path: Set(spec.executable_path.clone()),
             working_dir: Set(spec.working_dir.clone()),
             game_port: Set(spec.arma3.game_port),
-            settings: Set(settings_json(&spec.arma3)?),
+            settings: Set(settings_json(&spec)?),
             rcon_port: Set(spec.rcon_port),
             rcon_password: Set(r.rcon_password),
             auto_restart: Set(spec.auto_restart),
@@ -387,6 +438,7 @@ impl ServerApi {
                 "restart_window_seconds" => {
                     merged.restart_window_seconds = patch.restart_window_seconds
                 }
+                "settings" => merged.settings = patch.settings.clone(),
                 other => {
                     return Err(ApiError::invalid(
                         "update_mask",
@@ -396,7 +448,7 @@ impl ServerApi {
             }
         }
         merged.arma3 = Some(arma);
-        let spec = validate(&merged)?;
+        let spec = validate(&merged, &self.ctx.adapters)?;
         if spec.rcon_port != 0 && password.is_empty() {
             return Err(ApiError::invalid(
                 "rcon_password",
@@ -410,7 +462,7 @@ impl ServerApi {
         active.executable_path = Set(spec.executable_path.clone());
         active.working_dir = Set(spec.working_dir.clone());
         active.game_port = Set(spec.arma3.game_port);
-        active.settings = Set(settings_json(&spec.arma3)?);
+        active.settings = Set(settings_json(&spec)?);
         active.rcon_port = Set(spec.rcon_port);
         active.rcon_password = Set(password);
         active.auto_restart = Set(spec.auto_restart);
@@ -561,8 +613,10 @@ fn check_password(pw: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn settings_json(a: &pb::Arma3Settings) -> ApiResult<String> {
-    serde_json::to_string(&StoredArma3::from(a)).map_err(|e| ApiError::Internal(e.to_string()))
+fn settings_json(spec: &ValidSpec) -> ApiResult<String> {
+    let mut stored = StoredArma3::from(&spec.arma3);
+    stored.adapter_settings = spec.settings.clone();
+    serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// How a command that got no answer shows to the caller.
@@ -659,6 +713,16 @@ impl ServerService for ServerApi {
         ))
     }
 
+    async fn list_game_types(
+        &self,
+        req: Request<pb::ListGameTypesRequest>,
+    ) -> Result<Response<pb::ListGameTypesResponse>, Status> {
+        self.ctx.auth.require(&req, Role::Viewer).await?;
+        Ok(Response::new(pb::ListGameTypesResponse {
+            game_types: self.ctx.adapters.list(),
+        }))
+    }
+
     async fn kill_server(
         &self,
         req: Request<pb::KillServerRequest>,
@@ -696,7 +760,7 @@ mod tests {
 
     #[test]
     fn a_good_spec_validates_with_defaults() {
-        let v = validate(&base()).expect("valid");
+        let v = validate(&base(), &Registry::builtin()).expect("valid");
         assert_eq!(v.game_type, "arma3");
         assert_eq!(v.max_restarts, 3);
         assert_eq!(v.restart_window_seconds, 600);
@@ -706,11 +770,14 @@ mod tests {
     fn errors_name_the_field() {
         let mut s = base();
         s.name = " ".into();
-        assert_eq!(field_of(validate(&s).expect_err("name")), "server.name");
+        assert_eq!(
+            field_of(validate(&s, &Registry::builtin()).expect_err("name")),
+            "server.name"
+        );
         let mut s = base();
         s.executable_path = "relative/arma".into();
         assert_eq!(
-            field_of(validate(&s).expect_err("path")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("path")),
             "server.executable_path"
         );
         let mut s = base();
@@ -719,25 +786,25 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            field_of(validate(&s).expect_err("port")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("port")),
             "server.arma3.game_port"
         );
         let mut s = base();
         s.rcon_port = 2304;
         assert_eq!(
-            field_of(validate(&s).expect_err("rcon in game range")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("rcon in game range")),
             "server.rcon_port"
         );
         let mut s = base();
         s.rcon_port = 70000;
         assert_eq!(
-            field_of(validate(&s).expect_err("rcon range")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("rcon range")),
             "server.rcon_port"
         );
         let mut s = base();
         s.game_type = "minecraft".into();
         assert_eq!(
-            field_of(validate(&s).expect_err("game type")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("game type")),
             "server.game_type"
         );
         let mut s = base();
@@ -747,7 +814,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            field_of(validate(&s).expect_err("profiles")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("profiles")),
             "server.arma3.profiles_dir"
         );
         let arma = |glob: &str, tz: &str| pb::Arma3Settings {
@@ -759,15 +826,15 @@ mod tests {
         let mut s = base();
         s.arma3 = Some(arma("../x/*.rpt", ""));
         assert_eq!(
-            field_of(validate(&s).expect_err("glob")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("glob")),
             "server.arma3.log_file_glob"
         );
         s.arma3 = Some(arma("", "Mars/Olympus"));
         assert_eq!(
-            field_of(validate(&s).expect_err("tz")),
+            field_of(validate(&s, &Registry::builtin()).expect_err("tz")),
             "server.arma3.log_time_zone"
         );
         s.arma3 = Some(arma("console_*.log;*.rpt", "Europe/Berlin"));
-        assert!(validate(&s).is_ok());
+        assert!(validate(&s, &Registry::builtin()).is_ok());
     }
 }

@@ -35,7 +35,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::convert;
-use crate::db::entities::{logs, metrics, nodes, player_history, players, server_events, servers};
+use crate::db::entities::{
+    logs, metrics, nodes, player_history, players, schedules, server_events, servers,
+};
 use crate::hub::{
     EventData, Hub, HubPayload, LogData, MetricsData, PlayerData, PlayersData, StatusData,
 };
@@ -69,6 +71,8 @@ pub struct IngestStats {
 
 #[derive(Default)]
 struct StatsInner {
+    /// The latest load sample of each node.
+    node_loads: std::sync::Mutex<HashMap<i64, pb::NodeLoad>>,
     events: AtomicU64,
     log_lines: AtomicU64,
     metrics_rows: AtomicU64,
@@ -78,6 +82,31 @@ struct StatsInner {
 }
 
 impl IngestStats {
+    /// The latest load sample a node's agent sent (since the controller started).
+    pub fn node_load(&self, node_id: i64) -> Option<pb::NodeLoad> {
+        self.inner
+            .node_loads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&node_id)
+            .cloned()
+    }
+
+    fn set_node_load(&self, node_id: i64, load: pb::NodeLoad) {
+        let mut m = self
+            .inner
+            .node_loads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let newer = m.get(&node_id).is_none_or(|old| {
+            old.sample_time.as_ref().map(|t| (t.seconds, t.nanos))
+                <= load.sample_time.as_ref().map(|t| (t.seconds, t.nanos))
+        });
+        if newer {
+            m.insert(node_id, load);
+        }
+    }
+
     /// Agent events stored (each sequence number once; resends not counted).
     pub fn events(&self) -> u64 {
         self.inner.events.load(Ordering::Relaxed)
@@ -249,6 +278,8 @@ struct TxState {
     events: u64,
     /// (node, server) pairs already warned about foreign metrics in this transaction.
     foreign_metrics: HashSet<(i64, i64)>,
+    /// The newest host load of each node, kept for `Node.load` after the commit.
+    node_loads: Vec<(i64, pb::NodeLoad)>,
 }
 
 /// Rows per multi-row log insert (5 bind parameters each; SQLite allows 32766, PostgreSQL 65535).
@@ -304,6 +335,9 @@ async fn write_batch(
     .await;
     match result {
         Ok(()) => {
+            for (node_id, load) in std::mem::take(&mut st.node_loads) {
+                stats.set_node_load(node_id, load);
+            }
             let s = &stats.inner;
             s.transactions.fetch_add(1, Ordering::Relaxed);
             s.events.fetch_add(st.events, Ordering::Relaxed);
@@ -484,6 +518,16 @@ async fn apply_metrics(
             "spool_bytes": n.spool_bytes,
         });
         let cpu = measure(n.cpu_percent);
+        st.node_loads.push((
+            node_id,
+            pb::NodeLoad {
+                sample_time: Some(convert::timestamp(ts)),
+                cpu_percent: cpu,
+                memory_used_bytes: n.memory_used_bytes,
+                memory_total_bytes: n.memory_total_bytes,
+                load1: measure(n.load1),
+            },
+        ));
         st.metrics.push(PendingMetric {
             server_id: None,
             node_id,
@@ -722,6 +766,9 @@ async fn apply_events(
                 // Ownership is checked per server inside (the node's own row needs none).
                 apply_metrics(txn, st, node_id, ts, sample).await?;
             }
+            pb::agent_event::Body::ScheduleRun(run) => {
+                apply_schedule_run(txn, st, node_id, server_id, ts, run).await?;
+            }
             pb::agent_event::Body::Gap(g) => {
                 let reason = clean(g.reason);
                 let message = format!(
@@ -753,6 +800,54 @@ async fn apply_events(
     }
     acked.insert(node_id, mark);
     Ok(mark)
+}
+
+/// A step of a schedule ran on the agent: a `schedule` event, and the schedule's last run and
+/// result (only a schedule of this server: the server's ownership was checked by the caller).
+async fn apply_schedule_run(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    server_id: i64,
+    ts: DateTime<Utc>,
+    run: pb::ScheduleRun,
+) -> Result<(), DbErr> {
+    let step = clean(run.step);
+    let detail = clean(run.detail);
+    let outcome = if run.ok { "ok" } else { "failed" };
+    let result = format!("{step} {outcome}: {detail}");
+    schedules::Entity::update_many()
+        .col_expr(schedules::Column::LastRunAt, Expr::value(ts))
+        .col_expr(schedules::Column::LastResult, Expr::value(result.clone()))
+        .filter(schedules::Column::Id.eq(run.schedule_id))
+        .filter(schedules::Column::ServerId.eq(server_id))
+        .exec(txn)
+        .await?;
+    let mut attrs = BTreeMap::from([
+        ("schedule_id".to_owned(), run.schedule_id.to_string()),
+        ("step".to_owned(), step.clone()),
+        ("ok".to_owned(), run.ok.to_string()),
+        ("detail".to_owned(), detail),
+    ]);
+    if let Some(t) = run
+        .occurrence_time
+        .as_ref()
+        .and_then(convert::from_timestamp)
+    {
+        attrs.insert("occurrence".to_owned(), t.to_rfc3339());
+    }
+    let message = format!("schedule {}: {result}", run.schedule_id);
+    record_event(
+        txn,
+        st,
+        Some(server_id),
+        node_id,
+        ts,
+        "schedule",
+        message,
+        attrs,
+    )
+    .await
 }
 
 /// Stores a history event written by the agent (actor "agent") and queues its publication.

@@ -22,6 +22,7 @@ use languard_proto::v1::log_service_server::LogServiceServer;
 use languard_proto::v1::metric_service_server::MetricServiceServer;
 use languard_proto::v1::node_service_server::NodeServiceServer;
 use languard_proto::v1::player_service_server::PlayerServiceServer;
+use languard_proto::v1::schedule_service_server::ScheduleServiceServer;
 use languard_proto::v1::server_service_server::ServerServiceServer;
 use languard_proto::v1::user_service_server::UserServiceServer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -73,6 +74,9 @@ pub async fn router(ctx: Ctx, agent_api: AgentApi) -> Result<Router, RouterError
         .add_service(EventServiceServer::new(EventApi::new(ctx.clone())))
         .add_service(LogServiceServer::new(LogApi::new(ctx.clone())))
         .add_service(PlayerServiceServer::new(PlayerApi::new(ctx.clone())))
+        .add_service(ScheduleServiceServer::new(
+            crate::api::schedules::ScheduleApi::new(ctx.clone()),
+        ))
         .add_service(MetricServiceServer::new(MetricApi::new(ctx.clone())))
         .add_service(AgentServiceServer::new(agent_api))
         .add_service(health_service)

@@ -733,3 +733,22 @@ impl FakeAgent {
             .expect("session open");
     }
 }
+
+/// Starts a server once its node's agent is connected (retrying until then) and returns it
+/// running, with its pid.
+pub async fn start_when_online(c: &Controller, admin: &str, id: i64) -> pb::Server {
+    let servers = pb::server_service_client::ServerServiceClient::new(c.channel().await);
+    eventually(Duration::from_secs(30), "server started", || {
+        let mut servers = servers.clone();
+        let admin = admin.to_owned();
+        async move {
+            let r = servers
+                .start_server(authed(pb::StartServerRequest { id }, &admin))
+                .await
+                .ok()?
+                .into_inner();
+            (r.pid > 0).then_some(r)
+        }
+    })
+    .await
+}

@@ -21,6 +21,7 @@ const bin = resolve(webDir, process.env.LANGUARD_CONTROLLER_BIN ?? "../../target
 const artifacts = join(webDir, "e2e", "artifacts");
 const password = `e2e-${randomBytes(12).toString("hex")}`;
 const viewerPassword = `view-${randomBytes(12).toString("hex")}`;
+const newPassword = `new-${randomBytes(12).toString("hex")}`;
 
 let controller; // the child process
 let dataDir;
@@ -129,7 +130,7 @@ const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.pn
 const serverRow = (page) => page.locator("#servers tr", { has: page.getByRole("link", { name: "demo", exact: true }) });
 const status = (page) => page.locator(".server-state .badge");
 
-describe("web console", { timeout: 150_000 }, () => {
+describe("web console", { timeout: 210_000 }, () => {
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
     origin = await startController();
@@ -172,6 +173,14 @@ describe("web console", { timeout: 150_000 }, () => {
     await shot(admin, "fleet");
   });
 
+  it("shows the host load of the node, live", async () => {
+    // From Node.load or the feed's node samples (every 10 s by default).
+    const row = admin.locator("#nodes tr", { hasText: "local" });
+    await row.getByTestId("node-cpu").filter({ hasText: /^\d+ %$/ }).waitFor({ timeout: 25_000 });
+    await row.getByTestId("node-memory").filter({ hasText: /^\S+ \S+ \/ \S+ \S+$/ }).waitFor();
+    await shot(admin, "fleet-load");
+  });
+
   it("creates a viewer in the users page", async () => {
     await navLink(admin, "Users").click();
     await admin.getByRole("form", { name: "New user" }).getByLabel("Username").fill("watcher");
@@ -198,10 +207,17 @@ describe("web console", { timeout: 150_000 }, () => {
     await login(viewer, "watcher", viewerPassword);
     assert.equal(await navLink(viewer, "Users").count(), 0);
     assert.equal(await navLink(viewer, "Nodes").count(), 0);
+    assert.equal(await navLink(viewer, "Schedules").count(), 0);
+    assert.equal(await viewer.getByRole("link", { name: "New server", exact: true }).count(), 0);
     await viewer.getByRole("link", { name: "demo", exact: true }).click();
     await viewer.locator(".console .line").first().waitFor({ timeout: 30_000 });
     assert.equal(await viewer.getByRole("button", { name: "Stop", exact: true }).count(), 0);
     assert.equal(await viewer.getByRole("button", { name: /^Kick/ }).count(), 0);
+    // Schedules are shown to viewers, without the means to change them; nor can they edit the server.
+    await viewer.locator("#schedules-body > div:not(.form-slot) > *").first().waitFor();
+    assert.equal(await viewer.getByRole("button", { name: "New schedule", exact: true }).count(), 0);
+    assert.equal(await viewer.getByRole("link", { name: "Edit", exact: true }).count(), 0);
+    assert.equal(await viewer.getByRole("button", { name: "Delete", exact: true }).count(), 0);
     await navLink(viewer, "Fleet").click();
     await serverRow(viewer).getByText("running").waitFor();
     // Marks the page: if it were reloaded, the mark would be gone.
@@ -303,6 +319,95 @@ describe("web console", { timeout: 150_000 }, () => {
     await shot(admin, "server");
   });
 
+  it("creates a restart schedule, disables, edits and deletes it", async () => {
+    const panel = admin.locator("#schedules");
+    await panel.getByRole("button", { name: "New schedule", exact: true }).click();
+    const form = admin.getByRole("form", { name: "New schedule" });
+    await form.getByLabel("Name", { exact: true }).fill("e2e nightly restart");
+    await form.getByLabel("Cron", { exact: true }).fill("0 4 * * *");
+    assert.equal(await form.getByLabel("Action", { exact: true }).inputValue(), "restart");
+    // A warning that is no number is refused before anything is sent.
+    await form.getByLabel("Warnings (minutes before)", { exact: true }).fill("15, soon");
+    await form.getByRole("button", { name: "Create schedule", exact: true }).click();
+    await form.locator(".form-error").filter({ hasText: "soon" }).waitFor();
+    // The controller refuses a bad cron expression, and the form says why.
+    await form.getByLabel("Warnings (minutes before)", { exact: true }).fill("15, 5, 1");
+    await form.getByLabel("Cron", { exact: true }).fill("not a cron");
+    await form.getByRole("button", { name: "Create schedule", exact: true }).click();
+    await form.locator(".form-error").filter({ hasText: /\S/ }).waitFor();
+    await form.getByLabel("Cron", { exact: true }).fill("0 4 * * *");
+    await form.getByRole("button", { name: "Create schedule", exact: true }).click();
+    await form.waitFor({ state: "detached" });
+
+    const row = panel.locator("tr", { hasText: "e2e nightly restart" });
+    await row.getByText("Restart (warnings 15, 5, 1 min before)", { exact: true }).waitFor();
+    await row.getByText("enabled", { exact: true }).waitFor();
+    assert.match(await row.getByTestId("next-run").textContent(), /\d/, "a next run time");
+    await shot(admin, "schedules");
+
+    await row.getByRole("button", { name: "Disable e2e nightly restart", exact: true }).click();
+    await row.getByText("disabled", { exact: true }).waitFor();
+    assert.equal(await row.getByTestId("next-run").textContent(), "—");
+
+    await row.getByRole("button", { name: "Edit e2e nightly restart", exact: true }).click();
+    const edit = admin.getByRole("form", { name: "Edit schedule e2e nightly restart" });
+    assert.equal(await edit.getByLabel("Warnings (minutes before)", { exact: true }).inputValue(), "15, 5, 1");
+    await edit.getByLabel("Name", { exact: true }).fill("e2e restart");
+    await edit.getByRole("button", { name: "Save schedule", exact: true }).click();
+    await edit.waitFor({ state: "detached" });
+
+    // Every server's schedules, linked to their server.
+    await navLink(admin, "Schedules").click();
+    const all = admin.locator("#schedules tr", { hasText: "e2e restart" });
+    await all.getByRole("link", { name: "demo", exact: true }).waitFor();
+    await all.getByText("disabled", { exact: true }).waitFor();
+    await shot(admin, "schedules-all");
+    await all.getByRole("button", { name: "Delete e2e restart", exact: true }).click();
+    const dlg = admin.getByRole("dialog", { name: "Delete schedule e2e restart?" });
+    await dlg.getByRole("button", { name: "Delete", exact: true }).click();
+    await all.waitFor({ state: "detached" });
+  });
+
+  it("creates, edits and deletes a server, and refuses to delete a running one", async () => {
+    await navLink(admin, "Fleet").click();
+    await admin.getByRole("link", { name: "New server", exact: true }).click();
+    const form = admin.getByRole("form", { name: "New server" });
+    await form.getByLabel("Node", { exact: true }).selectOption({ label: "local" });
+    assert.equal(await form.getByLabel("Game type", { exact: true }).inputValue(), "arma3");
+    await form.getByLabel("Name", { exact: true }).fill("e2e-extra");
+    await form.getByLabel("Executable path", { exact: true }).fill("/srv/e2e/arma3server_x64");
+    await form.getByLabel("Game port", { exact: true }).fill("2402");
+    await form.getByLabel("Mods", { exact: true }).fill("@a; @b");
+    await form.getByLabel("Extra arguments", { exact: true }).fill("-loadMissionToMemory\n-autoInit");
+    await shot(admin, "server-new");
+    await form.getByRole("button", { name: "Create server", exact: true }).click();
+    await admin.getByRole("heading", { name: "e2e-extra", exact: true }).waitFor();
+    await status(admin).getByText("stopped").waitFor();
+
+    await admin.getByRole("link", { name: "Edit", exact: true }).click();
+    const edit = admin.getByRole("form", { name: "Edit e2e-extra" });
+    assert.equal(await edit.getByLabel("Mods", { exact: true }).inputValue(), "@a;@b");
+    assert.equal(await edit.getByLabel("Extra arguments", { exact: true }).inputValue(), "-loadMissionToMemory\n-autoInit");
+    assert.equal(await edit.getByLabel("Game port", { exact: true }).inputValue(), "2402");
+    await edit.getByLabel("Name", { exact: true }).fill("e2e-renamed");
+    await edit.getByRole("button", { name: "Save", exact: true }).click();
+    await admin.getByRole("heading", { name: "e2e-renamed", exact: true }).waitFor();
+
+    await admin.getByRole("button", { name: "Delete", exact: true }).click();
+    await admin.getByRole("dialog", { name: "Delete e2e-renamed?" }).getByRole("button", { name: "Delete", exact: true }).click();
+    await admin.getByRole("heading", { name: "Fleet", exact: true }).waitFor();
+    await serverRow(admin).getByText("running").waitFor();
+    assert.equal(await admin.locator("#servers").getByRole("link", { name: "e2e-renamed", exact: true }).count(), 0);
+
+    // The demo server runs: the controller refuses, and the console shows why.
+    await admin.getByRole("link", { name: "demo", exact: true }).click();
+    await status(admin).getByText("running").waitFor();
+    await admin.getByRole("button", { name: "Delete", exact: true }).click();
+    await admin.getByRole("dialog", { name: "Delete demo?" }).getByRole("button", { name: "Delete", exact: true }).click();
+    await admin.locator("#notice .notice.error").filter({ hasText: /running/ }).waitFor();
+    await admin.getByRole("heading", { name: "demo", exact: true }).waitFor();
+  });
+
   it("keeps the session alive past the token's lifetime by refreshing it", async () => {
     // Access tokens live 30 s here; the console refreshes them a quarter of that before expiry.
     const wait = Math.max(0, loggedInAt + 32_000 - Date.now());
@@ -323,12 +428,44 @@ describe("web console", { timeout: 150_000 }, () => {
     await viewer.getByRole("button", { name: "Log in", exact: true }).waitFor();
   });
 
+  it("changes the admin's own password in the Account page", async () => {
+    await admin.getByTestId("account-link").click();
+    await admin.getByRole("heading", { name: "Account", exact: true }).waitFor();
+    const error = admin.locator("#password .form-error");
+    // The repeat must match; nothing is sent otherwise.
+    await admin.getByTestId("current-password").fill(password);
+    await admin.getByTestId("new-password").fill(newPassword);
+    await admin.getByTestId("repeat-password").fill(`${newPassword}x`);
+    await admin.getByRole("button", { name: "Change password", exact: true }).click();
+    await error.filter({ hasText: "do not match" }).waitFor();
+    // A wrong current password: the controller's answer is shown.
+    await admin.getByTestId("current-password").fill("not-the-password");
+    await admin.getByTestId("repeat-password").fill(newPassword);
+    await admin.getByRole("button", { name: "Change password", exact: true }).click();
+    await error.filter({ hasText: /current_password/ }).waitFor();
+    await admin.getByTestId("current-password").fill(password);
+    await admin.getByRole("button", { name: "Change password", exact: true }).click();
+    await admin.getByTestId("password-status").filter({ hasText: "Password changed" }).waitFor();
+    await shot(admin, "account");
+    // Still logged in (the console logged in again with the new password): the API answers.
+    await navLink(admin, "Fleet").click();
+    await serverRow(admin).getByText("running").waitFor();
+  });
+
   it("logs out", async () => {
     await admin.getByRole("button", { name: "Log out", exact: true }).click();
     await admin.waitForURL(/\/login$/);
     await admin.reload();
     await admin.getByRole("button", { name: "Log in", exact: true }).waitFor();
     assert.equal(await admin.evaluate(() => sessionStorage.getItem("languard.session")), null);
+  });
+
+  it("logs in with the new password, no longer with the old one", async () => {
+    await admin.getByLabel("Username").fill("admin");
+    await admin.getByLabel("Password").fill(password);
+    await admin.getByRole("button", { name: "Log in", exact: true }).click();
+    await admin.getByRole("alert").filter({ hasText: /\S/ }).waitFor();
+    await login(admin, "admin", newPassword);
   });
 
   it("had no page errors, CSP violations or requests off 127.0.0.1", () => {

@@ -2,7 +2,7 @@
 # Runs the web console's end-to-end test: the real controller (built beforehand with
 # `cargo build -p languard-controller`, or LANGUARD_CONTROLLER_BIN) in headless Chromium, all on
 # 127.0.0.1. Installs what it needs: Debian's chromium if missing, the locked npm packages.
-# The test itself is bounded to 150 s (and killed at 170 s).
+# The test itself is bounded to 210 s (and killed at 230 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,4 @@ if [ ! -x "$bin" ]; then
   echo "no controller binary at $bin: run 'cargo build -p languard-controller' first" >&2
   exit 1
 fi
-exec timeout -k 10 170 node --test-reporter=spec e2e/console.test.mjs
+exec timeout -k 10 230 node --test-reporter=spec e2e/console.test.mjs

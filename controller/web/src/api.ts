@@ -8,6 +8,7 @@ import { LogService } from "./gen/languard/v1/logs_pb";
 import { MetricService } from "./gen/languard/v1/metrics_pb";
 import { NodeService } from "./gen/languard/v1/nodes_pb";
 import { PlayerService } from "./gen/languard/v1/players_pb";
+import { ScheduleService } from "./gen/languard/v1/schedules_pb";
 import { ServerService } from "./gen/languard/v1/servers_pb";
 import { UserService } from "./gen/languard/v1/users_pb";
 
@@ -48,6 +49,7 @@ export const api = {
   logs: createClient(LogService, transport),
   players: createClient(PlayerService, transport),
   metrics: createClient(MetricService, transport),
+  schedules: createClient(ScheduleService, transport),
 };
 
 export function isCode(e: unknown, code: Code): boolean {

@@ -80,6 +80,26 @@ export function fmtBytes(n: number): string {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+let ids = 0;
+
+/** A labelled form control, with an optional hint under it (its description, not part of its name). */
+export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  control.id ||= `f-${++ids}`;
+  const hintId = hint ? `${control.id}-hint` : undefined;
+  if (hintId) control.setAttribute("aria-describedby", hintId);
+  return h("div", { class: "field" }, h("label", { for: control.id }, label), control, hint && h("small", { class: "hint", id: hintId }, hint));
+}
+
+/** A checkbox with its label on the right. */
+export function checkbox(label: string, name: string, checked: boolean): HTMLLabelElement {
+  return h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), label);
+}
+
+/** The error line of a form (empty until something went wrong). */
+export function errorLine(): HTMLParagraphElement {
+  return h("p", { class: "error form-error", role: "alert" });
+}
+
 interface Field {
   name: string;
   label: string;

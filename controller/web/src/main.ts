@@ -6,10 +6,13 @@ import { errorText } from "./api";
 import { h, fill } from "./dom";
 import { feed } from "./feed";
 import { Role } from "./gen/languard/v1/common_pb";
+import { accountPage } from "./pages/account";
 import { adminNodesPage, usersPage } from "./pages/admin";
 import { fleetPage } from "./pages/fleet";
 import { loginPage } from "./pages/login";
+import { schedulesPage } from "./pages/schedules";
 import { serverPage } from "./pages/server";
+import { editServerPage, newServerPage } from "./pages/serverform";
 import { session } from "./session";
 
 /** What a page gets: where to draw, and how to move elsewhere. Returns its clean-up. */
@@ -22,8 +25,12 @@ export type Page = (ctx: PageContext, param: string) => (() => void) | void;
 const routes: [RegExp, Page, Role][] = [
   [/^\/$/, fleetPage, Role.VIEWER],
   [/^\/servers\/(\d+)$/, serverPage, Role.VIEWER],
+  [/^\/servers\/new$/, newServerPage, Role.ADMIN],
+  [/^\/servers\/(\d+)\/edit$/, editServerPage, Role.ADMIN],
+  [/^\/schedules$/, schedulesPage, Role.OPERATOR],
   [/^\/nodes$/, adminNodesPage, Role.ADMIN],
   [/^\/users$/, usersPage, Role.ADMIN],
+  [/^\/account$/, accountPage, Role.VIEWER],
 ];
 
 const app = document.getElementById("app") as HTMLElement;
@@ -44,7 +51,7 @@ let shellMain: HTMLElement | undefined;
 
 function shell(): HTMLElement {
   if (shellMain && app.contains(shellMain)) {
-    for (const a of app.querySelectorAll("nav a")) {
+    for (const a of app.querySelectorAll("header a:not(.brand)")) {
       if ((a as HTMLAnchorElement).pathname === location.pathname) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
@@ -70,10 +77,12 @@ function shell(): HTMLElement {
         "nav",
         { "aria-label": "Main" },
         link("/", "Fleet"),
+        session.can(Role.OPERATOR) && link("/schedules", "Schedules"),
         session.can(Role.ADMIN) && [link("/nodes", "Nodes"), link("/users", "Users")],
       ),
       feedState,
       h("span", { class: "who" }, user?.username, " ", h("small", null, user ? `(${roleName(user.role)})` : "")),
+      h("a", { href: "/account", "data-testid": "account-link", "aria-current": location.pathname === "/account" ? "page" : false }, "Account"),
       h("button", { type: "button", onclick: logout }, "Log out"),
     ),
     h("div", { id: "notice", "aria-live": "polite" }),

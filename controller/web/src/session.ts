@@ -110,6 +110,19 @@ export const session = {
   async login(username: string, password: string): Promise<void> {
     save(await api.auth.login({ username, password }));
   },
+  /**
+   * Changes the caller's own password. The controller revokes the caller's refresh tokens, so this
+   * logs in again with the new password (ending the session if even that fails).
+   */
+  async changePassword(current: string, next: string): Promise<void> {
+    const username = state?.username;
+    await api.auth.changePassword({ currentPassword: current, newPassword: next });
+    try {
+      if (username) save(await api.auth.login({ username, password: next }));
+    } catch {
+      end("Your password was changed. Please log in again.");
+    }
+  },
   /** Confirms a stored session with WhoAmI and takes the role from it (roles can change). */
   async resume(): Promise<boolean> {
     if (!state) return false;

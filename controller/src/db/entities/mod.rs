@@ -6,6 +6,7 @@ pub mod nodes;
 pub mod player_history;
 pub mod players;
 pub mod refresh_tokens;
+pub mod schedules;
 pub mod server_events;
 pub mod servers;
 pub mod users;

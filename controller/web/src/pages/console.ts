@@ -30,7 +30,6 @@ export function consolePanel(serverId: bigint): { section: HTMLElement; stop: ()
   let lastId = -1n;
   let paused = false;
   let pending: Line[] = [];
-  let atBottom = true;
   let stopped = false;
   const abort = new AbortController();
 
@@ -40,6 +39,7 @@ export function consolePanel(serverId: bigint): { section: HTMLElement; stop: ()
   };
 
   function render(lines: Line[]): void {
+    const stick = nearBottom();
     for (const l of lines) {
       const el = h(
         "div",
@@ -52,7 +52,13 @@ export function consolePanel(serverId: bigint): { section: HTMLElement; stop: ()
       log.append(el);
     }
     while (log.childElementCount > MAX_LINES) log.firstElementChild?.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (stick) log.scrollTop = log.scrollHeight;
+  }
+
+  // Measured, not remembered: a scroll event is delivered a frame late, so lines arriving right
+  // after the user scrolled up must not pull the view back down.
+  function nearBottom(): boolean {
+    return log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   }
 
   function add(l: Line): void {
@@ -67,14 +73,13 @@ export function consolePanel(serverId: bigint): { section: HTMLElement; stop: ()
   }
 
   log.addEventListener("scroll", () => {
-    atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-    jump.hidden = atBottom;
+    jump.hidden = nearBottom();
   });
   jump.addEventListener("click", () => {
     log.scrollTop = log.scrollHeight;
   });
   search.addEventListener("input", () => {
-    const stick = atBottom;
+    const stick = nearBottom();
     for (const el of log.children) (el as HTMLElement).hidden = !matches(el as HTMLElement);
     if (stick) log.scrollTop = log.scrollHeight;
   });

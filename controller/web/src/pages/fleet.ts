@@ -1,18 +1,42 @@
 // The fleet at a glance: nodes and servers, kept current by the live feed.
 
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { api, isUnimplemented } from "../api";
 import { fill, fmtAgo, fmtBytes, fmtTime, h, table, toDate } from "../dom";
 import { feed, type EventData, type PlayerData, type StatusData } from "../feed";
-import { ServerStatus } from "../gen/languard/v1/common_pb";
+import { Role, ServerStatus } from "../gen/languard/v1/common_pb";
 import type { Node } from "../gen/languard/v1/nodes_pb";
 import type { Server } from "../gen/languard/v1/servers_pb";
 import type { PageContext } from "../main";
+import { session } from "../session";
 import { badge, listAll, panel, showError, statusFromName, statusName } from "./common";
 
 interface Usage {
   cpu: number;
   memory: number;
+}
+
+/** A host's load: CPU of the whole host in percent, memory in bytes, the one-minute load average. */
+interface HostLoad {
+  cpu: number;
+  used: number;
+  total: number;
+  load1?: number;
+  /** When it was sampled, ms since the epoch. */
+  time: number;
+}
+
+function loadFromNode(n: Node): HostLoad | undefined {
+  const l = n.load;
+  return (
+    l && {
+      cpu: l.cpuPercent,
+      used: Number(l.memoryUsedBytes),
+      total: Number(l.memoryTotalBytes),
+      load1: l.load1,
+      time: l.sampleTime ? timestampDate(l.sampleTime).getTime() : 0,
+    }
+  );
 }
 
 /** Reads a server's `metrics` feed message: CPU in percent of one core, resident memory in bytes. */
@@ -24,13 +48,19 @@ function usageFromFeed(data: unknown): Usage | undefined {
 
 export function fleetPage({ main }: PageContext): () => void {
   const nodesPanel = panel("nodes", "Nodes");
-  const serversPanel = panel("servers", "Servers");
+  const serversPanel = panel(
+    "servers",
+    "Servers",
+    ...(session.can(Role.ADMIN) ? [h("a", { href: "/servers/new", class: "button primary" }, "New server")] : []),
+  );
   fill(main, h("h1", null, "Fleet"), nodesPanel.section, serversPanel.section);
 
   let nodes: Node[] = [];
   let servers: Server[] = [];
   const players = new Map<bigint, number>();
   const usage = new Map<bigint, Usage>();
+  // Host load by node: from Node.load, then live from the feed's node samples (server_id 0).
+  const hostLoad = new Map<bigint, HostLoad>();
   // undefined: not asked yet; false: the controller does not implement the service.
   let playersAvailable: boolean | undefined;
   let metricsAvailable: boolean | undefined;
@@ -40,6 +70,12 @@ export function fleetPage({ main }: PageContext): () => void {
       const r = await api.nodes.listNodes({ pageSize: 500, pageToken: t });
       return { items: r.nodes, next: r.nextPageToken };
     });
+    for (const n of nodes) {
+      const l = loadFromNode(n);
+      // The feed's samples carry no load average: keep the newest CPU and memory, take load1 here.
+      const live = hostLoad.get(n.id);
+      if (l) hostLoad.set(n.id, live && live.time > l.time ? { ...live, load1: l.load1 } : l);
+    }
   };
   const loadServers = async () => {
     servers = await listAll(async (t) => {
@@ -84,14 +120,20 @@ export function fleetPage({ main }: PageContext): () => void {
       nodesPanel.body,
       table(
         "Nodes",
-        ["Name", "Status", "Last seen", "Host", "Agent"],
-        nodes.map((n) => [
-          n.name,
-          badge(n.online ? "online" : "offline"),
-          h("time", { title: fmtTime(toDate(n.lastSeenTime)) }, fmtAgo(toDate(n.lastSeenTime))),
-          n.hostname || "—",
-          n.agentVersion || "—",
-        ]),
+        ["Name", "Status", "Last seen", "Host", "CPU", "Memory", "Load", "Agent"],
+        nodes.map((n) => {
+          const l = n.online ? hostLoad.get(n.id) : undefined;
+          return [
+            n.name,
+            badge(n.online ? "online" : "offline"),
+            h("time", { title: fmtTime(toDate(n.lastSeenTime)) }, fmtAgo(toDate(n.lastSeenTime))),
+            n.hostname || "—",
+            h("span", { "data-testid": "node-cpu" }, l ? `${l.cpu.toFixed(0)} %` : "—"),
+            h("span", { "data-testid": "node-memory" }, l && l.total ? `${fmtBytes(l.used)} / ${fmtBytes(l.total)}` : "—"),
+            h("span", { "data-testid": "node-load" }, l?.load1 !== undefined ? l.load1.toFixed(2) : "—"),
+            n.agentVersion || "—",
+          ];
+        }),
         "No nodes yet.",
       ),
     );
@@ -154,6 +196,15 @@ export function fleetPage({ main }: PageContext): () => void {
         players.set(server.id, (m.data as { players: PlayerData[] }).players.length);
         break;
       case "metrics": {
+        if (!m.server_id) {
+          const d = m.data as { cpu_percent?: unknown; rss_bytes?: unknown; memory_total_bytes?: unknown };
+          const node = nodes.find((n) => Number(n.id) === m.node_id);
+          if (!node || typeof d.cpu_percent !== "number" || typeof d.rss_bytes !== "number") return;
+          const before = hostLoad.get(node.id);
+          const total = typeof d.memory_total_bytes === "number" ? d.memory_total_bytes : (before?.total ?? 0);
+          hostLoad.set(node.id, { cpu: d.cpu_percent, used: d.rss_bytes, total, load1: before?.load1, time: Date.parse(m.ts) || Date.now() });
+          break;
+        }
         const u = usageFromFeed(m.data);
         if (!server || !u) return;
         usage.set(server.id, u);
@@ -166,8 +217,8 @@ export function fleetPage({ main }: PageContext): () => void {
     }
     draw();
   });
-  // Heartbeats move "last seen" without a feed message: re-read the nodes now and then.
-  const timer = setInterval(() => void loadNodes().then(draw, () => {}), 30_000);
+  // Heartbeats move "last seen" and the load average has no feed message: re-read the nodes now and then.
+  const timer = setInterval(() => void loadNodes().then(draw, () => {}), 15_000);
   void loadAll();
   return () => {
     off();

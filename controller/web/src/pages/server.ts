@@ -1,4 +1,5 @@
-// One server: its state and power actions, console, players, resources and history.
+// One server: its state and power actions, console, players, resources, schedules and history;
+// for admins, links to edit and delete it.
 
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -15,6 +16,7 @@ import { badge, panel, showError, statusFromName, statusName } from "./common";
 import { consolePanel } from "./console";
 import { metricsPanel } from "./metrics";
 import { playerPanels } from "./players";
+import { schedulesPanel } from "./schedules";
 
 type Power = "start" | "stop" | "restart" | "kill";
 
@@ -32,7 +34,7 @@ function allowed(s: ServerStatus, action: Power): boolean {
   }
 }
 
-export function serverPage({ main }: PageContext, idParam: string): () => void {
+export function serverPage({ main, go }: PageContext, idParam: string): () => void {
   const id = BigInt(idParam);
   let server: Server | undefined;
   const title = h("h1", null, `Server #${id}`);
@@ -42,13 +44,16 @@ export function serverPage({ main }: PageContext, idParam: string): () => void {
   const consoleP = consolePanel(id);
   const playersP = playerPanels(id);
   const metricsP = metricsPanel(id);
+  const schedulesP = schedulesPanel(id);
+  const manage = h("div", { class: "power", role: "group", "aria-label": "Manage" });
   fill(
     main,
     h("p", { class: "crumbs" }, h("a", { href: "/" }, "Fleet"), " / "),
     title,
-    h("div", { class: "server-head" }, state, power),
+    h("div", { class: "server-head" }, state, power, manage),
     h("div", { class: "grid" }, consoleP.section, playersP.sections[0]),
     metricsP.section,
+    schedulesP.section,
     history.section,
     h("div", { class: "grid" }, playersP.sections.slice(1)),
   );
@@ -63,6 +68,12 @@ export function serverPage({ main }: PageContext, idParam: string): () => void {
       server.pid ? ` · pid ${server.pid}` : "",
       server.status === ServerStatus.RUNNING && server.startedTime ? ` · since ${fmtTime(toDate(server.startedTime))}` : "",
     );
+    if (session.can(Role.ADMIN))
+      fill(
+        manage,
+        h("a", { href: `/servers/${id}/edit`, class: "button" }, "Edit"),
+        h("button", { type: "button", class: "danger", onclick: () => void remove() }, "Delete"),
+      );
     if (!session.can(Role.OPERATOR)) return;
     const button = (action: Power, label: string, danger = false) =>
       h("button", { type: "button", class: danger ? "danger" : "", disabled: !allowed(server!.status, action), onclick: () => run(action) }, label);
@@ -95,6 +106,25 @@ export function serverPage({ main }: PageContext, idParam: string): () => void {
       notify(`${action}: ${errorText(e)}`, "error");
     }
     drawHead();
+  }
+
+  async function remove(): Promise<void> {
+    if (!server) return;
+    const name = server.name;
+    const ok = await dialog({
+      title: `Delete ${name}?`,
+      text: "The server is removed from its node and from Languard. Refused while it is running: stop it first.",
+      confirm: "Delete",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.servers.deleteServer({ id });
+      notify(`Server ${name} deleted.`);
+      go("/");
+    } catch (e) {
+      notify(`Delete: ${errorText(e)}`, "error");
+    }
   }
 
   let events: ServerEvent[] = [];
@@ -147,6 +177,8 @@ export function serverPage({ main }: PageContext, idParam: string): () => void {
       if (server.status === ServerStatus.RUNNING) void load();
     } else if (m.type === "event") {
       const d = m.data as EventData;
+      // The spec was changed (by someone else, maybe): show the new name.
+      if (d.event_type === "spec") void load();
       if (events.some((e) => Number(e.id) === d.id)) return;
       events.unshift(
         create(ServerEventSchema, {
@@ -171,5 +203,6 @@ export function serverPage({ main }: PageContext, idParam: string): () => void {
     consoleP.stop();
     playersP.stop();
     metricsP.stop();
+    schedulesP.stop();
   };
 }
