@@ -25,6 +25,9 @@ pub enum AgentError {
     /// The spool cannot be opened (for example another agent uses this state dir).
     #[error(transparent)]
     Spool(#[from] crate::outbox::OutboxError),
+    /// The metrics endpoint cannot listen.
+    #[error("{0}")]
+    Metrics(String),
 }
 
 /// Runs the agent until `shutdown` is cancelled. Game servers keep running after it returns.
@@ -67,9 +70,29 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
         supervisor.upsert(spec);
     }
     supervisor.reattach();
+    let stats = Arc::new(crate::stats::AgentStats::default());
+    if let Some(addr) = cfg.metrics_listen {
+        let sources = crate::prometheus::Sources {
+            supervisor: supervisor.clone(),
+            outbox: outbox.clone(),
+            stats: stats.clone(),
+        };
+        let (bound, serve) = crate::prometheus::bind(addr, sources, shutdown.clone())
+            .await
+            .map_err(|e| AgentError::Metrics(format!("metrics_listen {addr}: {e}")))?;
+        tracing::info!(addr = %bound, "metrics endpoint listening");
+        // A machine-readable line for scripts and tests.
+        println!("languard-agent metrics on {bound}");
+        tasks.spawn(serve.instrument(tracing::info_span!("metrics_http", addr = %bound)));
+    }
     tasks.spawn(
-        crate::scheduler::run(supervisor.clone(), outbox.clone(), shutdown.clone())
-            .instrument(tracing::info_span!("scheduler")),
+        crate::scheduler::run(
+            supervisor.clone(),
+            outbox.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )
+        .instrument(tracing::info_span!("scheduler")),
     );
     tasks.spawn(
         crate::metrics::run(
@@ -77,11 +100,12 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
             outbox.clone(),
             Duration::from_secs(cfg.metrics_interval_seconds),
             state.root().to_owned(),
+            stats.clone(),
             shutdown.clone(),
         )
         .instrument(tracing::info_span!("metrics")),
     );
-    let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone());
+    let link = Link::new(cfg.clone(), supervisor.clone(), outbox.clone()).with_stats(stats);
     tasks.spawn(
         link.run(shutdown.clone())
             .instrument(tracing::info_span!("link", controller = %cfg.controller_url)),

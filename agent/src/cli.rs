@@ -37,6 +37,10 @@ struct Cli {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_timeout_seconds: Option<u64>,
+    /// Address of the Prometheus endpoint, e.g. 127.0.0.1:9465.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Log format: text or json.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -45,6 +45,10 @@ pub struct AgentConfig {
     pub client_cert: Option<PathBuf>,
     /// The client certificate's private key (PEM).
     pub client_key: Option<PathBuf>,
+    /// Address of the agent's Prometheus endpoint (`/metrics`, `/healthz`), e.g.
+    /// "127.0.0.1:9465"; unset: no endpoint. No authentication: keep it on loopback or a
+    /// private network.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Log output: "text" or "json".
     pub log_format: String,
 }
@@ -68,6 +72,7 @@ impl Default for AgentConfig {
             ca_cert: None,
             client_cert: None,
             client_key: None,
+            metrics_listen: None,
             log_format: "text".into(),
         }
     }

@@ -10,9 +10,11 @@ pub mod link;
 pub mod logs;
 pub mod metrics;
 pub mod outbox;
+pub mod prometheus;
 pub mod rcon;
 pub mod scheduler;
 pub mod state;
+pub mod stats;
 pub mod supervisor;
 
 pub use agent::run;

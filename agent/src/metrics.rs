@@ -147,6 +147,7 @@ pub async fn run(
     outbox: Arc<Outbox>,
     interval: Duration,
     state_dir: PathBuf,
+    stats: Arc<crate::stats::AgentStats>,
     cancel: CancellationToken,
 ) {
     let mut sampler = match Sampler::new(&state_dir) {
@@ -181,6 +182,7 @@ pub async fn run(
         if let Some(n) = s.node.as_mut() {
             n.spool_bytes = outbox.bytes();
         }
+        stats.set_sample(&s);
         outbox.push(0, pb::agent_event::Body::Metrics(s));
     }
 }

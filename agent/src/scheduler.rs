@@ -140,7 +140,12 @@ fn fingerprint(server_id: i64, s: &pb::Schedule) -> String {
 }
 
 /// Runs every schedule of every server until `cancel`.
-pub async fn run(sup: Supervisor, outbox: Arc<Outbox>, cancel: CancellationToken) {
+pub async fn run(
+    sup: Supervisor,
+    outbox: Arc<Outbox>,
+    stats: Arc<crate::stats::AgentStats>,
+    cancel: CancellationToken,
+) {
     let mut plans: HashMap<i64, Plan> = HashMap::new();
     let mut invalid: HashMap<i64, String> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
@@ -214,9 +219,10 @@ pub async fn run(sup: Supervisor, outbox: Arc<Outbox>, cancel: CancellationToken
                 continue;
             }
             plan.next += 1;
-            let (sup, outbox, schedule_id, server_id, occurrence) = (
+            let (sup, outbox, stats, schedule_id, server_id, occurrence) = (
                 sup.clone(),
                 outbox.clone(),
+                stats.clone(),
                 *id,
                 plan.server_id,
                 plan.occurrence,
@@ -226,6 +232,7 @@ pub async fn run(sup: Supervisor, outbox: Arc<Outbox>, cancel: CancellationToken
                     async move {
                         let (ok, detail) = execute(&sup, server_id, schedule_id, &step).await;
                         if let Some(detail) = detail {
+                            stats.schedule_step(ok);
                             tracing::info!(ok, %detail, "schedule step ran");
                             let body = pb::agent_event::Body::ScheduleRun(pb::ScheduleRun {
                                 schedule_id,

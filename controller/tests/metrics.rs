@@ -1043,7 +1043,10 @@ async fn a_real_agent_reports_plausible_metrics() {
         &c.url(),
         &token,
         &dir.path().join("agent"),
-        &[("LANGUARD_METRICS_INTERVAL_SECONDS", "1")],
+        &[
+            ("LANGUARD_METRICS_INTERVAL_SECONDS", "1"),
+            ("LANGUARD_METRICS_LISTEN", "127.0.0.1:0"),
+        ],
     )
     .await;
     let mut servers = pb::server_service_client::ServerServiceClient::new(c.channel().await);
@@ -1135,6 +1138,75 @@ async fn a_real_agent_reports_plausible_metrics() {
         assert!((0.0..=100.0 + 1e-6).contains(&p.cpu_percent_max), "{p:?}");
         assert!(p.memory_bytes_avg > 16.0 * (1u64 << 20) as f64, "{p:?}");
     }
+
+    // The agent's own Prometheus endpoint shows the same server, running, with plausible numbers.
+    let addr: std::net::SocketAddr =
+        eventually(Duration::from_secs(10), "agent metrics address", || {
+            let log = agent.log();
+            async move {
+                let rest = &log[log.find("metrics endpoint listening")?..];
+                let at = rest.find("127.0.0.1:")?;
+                let token: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                token.parse().ok()
+            }
+        })
+        .await;
+    let m = eventually(
+        Duration::from_secs(20),
+        "agent metrics with the server",
+        || async {
+            let (code, content_type, body) = http_get_at(addr, "/metrics").await;
+            assert_eq!(code, 200);
+            assert!(
+                content_type.starts_with("application/openmetrics-text"),
+                "{content_type}"
+            );
+            // OpenMetrics ends with "# EOF"; the rest is the text format the parser checks strictly.
+            let body = body.strip_suffix("# EOF\n").expect("ends with # EOF");
+            let m = parse_prometheus(body);
+            let key = format!(
+                "languard_agent_server_resident_bytes{{server_id=\"{}\"}}",
+                s.id
+            );
+            m.contains_key(&key).then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(m["languard_agent_up"], 1.0);
+    assert_eq!(m["languard_agent_connected"], 1.0);
+    assert!(m["languard_agent_sessions"] >= 1.0);
+    assert_eq!(m["languard_agent_servers{status=\"running\"}"], 1.0);
+    assert_eq!(m["languard_agent_servers{status=\"crashed\"}"], 0.0);
+    let rss = m[&format!(
+        "languard_agent_server_resident_bytes{{server_id=\"{}\"}}",
+        s.id
+    )];
+    assert!(
+        rss > 100.0 * 1024.0 && rss < 4.0 * (1u64 << 30) as f64,
+        "{rss}"
+    );
+    assert!(m[&format!("languard_agent_server_threads{{server_id=\"{}\"}}", s.id)] >= 1.0);
+    assert!(
+        m["languard_agent_node_memory_total_bytes"] > m["languard_agent_node_memory_used_bytes"]
+    );
+    assert!(m.contains_key("languard_agent_spool_bytes"));
+    let (code, _, body) = http_get_at(addr, "/healthz").await;
+    assert_eq!((code, body.as_str()), (200, "ok"));
+
+    // The node's latest load is on the node itself.
+    let n = nodes
+        .clone()
+        .get_node(authed(pb::GetNodeRequest { id: node_id }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let load = n.load.expect("node load");
+    assert!(load.memory_total_bytes > load.memory_used_bytes && load.memory_used_bytes > 0);
+    assert!((0.0..=100.0 + 1e-6).contains(&load.cpu_percent));
+
     servers
         .stop_server(authed(pb::StopServerRequest { id: s.id }, &admin))
         .await

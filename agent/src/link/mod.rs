@@ -68,6 +68,7 @@ pub struct Link {
     supervisor: Supervisor,
     outbox: Arc<Outbox>,
     recent: Arc<Mutex<Recent>>,
+    stats: Arc<crate::stats::AgentStats>,
 }
 
 impl Link {
@@ -78,7 +79,14 @@ impl Link {
             supervisor,
             outbox,
             recent: Arc::default(),
+            stats: Arc::default(),
         }
+    }
+
+    /// Reports the link's state into `stats` (for `/metrics`).
+    pub fn with_stats(mut self, stats: Arc<crate::stats::AgentStats>) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// Runs sessions until `shutdown`.
@@ -91,6 +99,7 @@ impl Link {
                 _ = shutdown.cancelled() => return,
                 r = self.session(accepted.clone(), &shutdown) => r,
             };
+            self.stats.set_connected(false);
             if shutdown.is_cancelled() {
                 return;
             }
@@ -173,6 +182,7 @@ impl Link {
             _ => return Err(LinkError::Protocol("expected SessionAccepted first".into())),
         };
         accepted_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stats.set_connected(true);
         tracing::info!(node_id = accepted.node_id, node = %accepted.node_name, acked = accepted.acked_seq, servers = accepted.servers.len(), "session accepted");
         self.supervisor.apply_specs(accepted.servers);
         self.outbox.on_accepted(accepted.acked_seq);

@@ -668,8 +668,13 @@ impl Agent {
 
 /// `GET path` over plain HTTP/1.1; returns (status code, content type, body).
 pub async fn http_get(c: &Controller, path: &str) -> (u16, String, String) {
+    http_get_at(c.addr, path).await
+}
+
+/// `GET path` from `addr` over plain HTTP/1.1; returns (status code, content type, body).
+pub async fn http_get_at(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
