@@ -30,6 +30,30 @@ pub enum AgentError {
     Metrics(String),
 }
 
+/// Stops every running server gracefully, all at once, within `limit`.
+async fn stop_all(supervisor: &Supervisor, limit: Duration) {
+    let ids: Vec<i64> = supervisor
+        .running()
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    tracing::info!(
+        servers = ids.len(),
+        "agent shutting down; stopping game servers"
+    );
+    let stops = ids.iter().map(|id| async move {
+        if let Err(e) = supervisor.stop(*id, "agent shutdown").await {
+            tracing::warn!(server_id = id, error = %e, "stop at shutdown failed");
+        }
+    });
+    if tokio::time::timeout(limit, futures::future::join_all(stops))
+        .await
+        .is_err()
+    {
+        tracing::warn!("game servers still stopping when the shutdown limit was reached");
+    }
+}
+
 /// Runs the agent until `shutdown` is cancelled. Game servers keep running after it returns.
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
     let state = StateDir::open(&cfg.state_dir)?;
@@ -42,6 +66,9 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
             .run_flusher(flusher_stop.clone())
             .instrument(tracing::info_span!("spool_flusher")),
     );
+    // The servers' task bundles (log, RCon) outlive `shutdown` until the servers are stopped (when
+    // configured), so a graceful stop can still use RCon and the last log lines are read.
+    let servers_root = CancellationToken::new();
     let supervisor = Supervisor::new(
         outbox.clone(),
         state.clone(),
@@ -62,7 +89,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
             adapters: std::sync::Arc::new(languard_adapters::Registry::builtin()),
         },
         tasks.clone(),
-        shutdown.clone(),
+        servers_root.clone(),
     );
     let cached = state.load_specs();
     tracing::info!(servers = cached.len(), state_dir = %state.root().display(), "loaded cached specs");
@@ -111,10 +138,19 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
             .instrument(tracing::info_span!("link", controller = %cfg.controller_url)),
     );
     shutdown.cancelled().await;
-    tracing::info!(
-        pending_events = outbox.len(),
-        "agent shutting down; game servers keep running"
-    );
+    if cfg.stop_servers_on_shutdown {
+        stop_all(
+            &supervisor,
+            Duration::from_secs(cfg.stop_timeout_seconds * 2 + 15),
+        )
+        .await;
+    } else {
+        tracing::info!(
+            pending_events = outbox.len(),
+            "agent shutting down; game servers keep running"
+        );
+    }
+    servers_root.cancel();
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
         .await

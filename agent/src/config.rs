@@ -49,6 +49,9 @@ pub struct AgentConfig {
     /// "127.0.0.1:9465"; unset: no endpoint. No authentication: keep it on loopback or a
     /// private network.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Stop every running game server gracefully when the agent shuts down. Off by default: game
+    /// servers keep running through agent restarts and upgrades, and are re-attached.
+    pub stop_servers_on_shutdown: bool,
     /// Log output: "text" or "json".
     pub log_format: String,
 }
@@ -73,6 +76,7 @@ impl Default for AgentConfig {
             client_cert: None,
             client_key: None,
             metrics_listen: None,
+            stop_servers_on_shutdown: false,
             log_format: "text".into(),
         }
     }

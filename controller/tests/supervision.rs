@@ -379,3 +379,92 @@ async fn a_recycled_pid_is_not_adopted() {
     assert_ne!(get(&e.c, &e.admin, s.id).await.pid, other_pid);
     other.kill().await.ok();
 }
+
+#[tokio::test]
+async fn an_agent_told_to_stop_servers_on_shutdown_stops_them_gracefully() {
+    let c = Controller::start().await;
+    let admin = c.admin_token().await;
+    let (node_id, token) = c.create_node("host").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("agent");
+    let mut agent = Agent::start_with_env(
+        &c.url(),
+        &token,
+        &state,
+        &[("LANGUARD_STOP_SERVERS_ON_SHUTDOWN", "true")],
+    )
+    .await;
+    let port = free_game_port();
+    let mut spec = fake_server(node_id, "bye", dir.path(), port, &[]);
+    spec.rcon_port = port + 6;
+    let mut servers = ServerServiceClient::new(c.channel().await);
+    let s = servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(spec),
+                rcon_password: "bye-pw".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let started = start_when_online(&c, &admin, s.id).await;
+    // RCon up, so the stop can be a clean #shutdown.
+    let players = pb::player_service_client::PlayerServiceClient::new(c.channel().await);
+    eventually(Duration::from_secs(30), "RCon connected", || {
+        let mut players = players.clone();
+        let admin = admin.clone();
+        async move {
+            players
+                .send_rcon_command(authed(
+                    pb::SendRconCommandRequest {
+                        server_id: s.id,
+                        command: "players".into(),
+                    },
+                    &admin,
+                ))
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+
+    agent.terminate();
+    let exit = agent
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("the agent exits after stopping its servers");
+    assert!(exit.success(), "{exit:?}");
+    assert!(!alive(started.pid), "the game server was stopped");
+    assert!(agent.log().contains("stopping game servers"));
+
+    // Back (without the setting): the stop was reported, the server is stopped, not crashed.
+    let _agent = Agent::start(&c.url(), &token, &state).await;
+    let got = eventually(Duration::from_secs(30), "stopped reported", || {
+        let mut servers = servers.clone();
+        let admin = admin.clone();
+        async move {
+            let r = servers
+                .get_server(authed(pb::GetServerRequest { id: s.id }, &admin))
+                .await
+                .ok()?
+                .into_inner();
+            (!r.status_stale && r.status == pb::ServerStatus::Stopped as i32).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(got.pid, 0);
+    let events = status_events(&c, &admin, s.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.actor == "agent shutdown" && e.message.contains("stopping")),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.message.contains("crashed")),
+        "{events:?}"
+    );
+}

@@ -354,6 +354,16 @@ impl Agent {
         self.spawn();
     }
 
+    /// SIGTERM (a clean shutdown); see [`Agent::wait_exit`].
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| c.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+
     /// Waits for the agent process to exit on its own (returns None on timeout).
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;
