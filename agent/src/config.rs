@@ -172,8 +172,8 @@ impl AgentConfig {
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
         }
-        if self.spool_max_bytes < (16 << 20) {
-            return Err(invalid("spool_max_bytes", "must be at least 16 MiB"));
+        if self.spool_max_bytes < (4 << 20) {
+            return Err(invalid("spool_max_bytes", "must be at least 4 MiB"));
         }
         if self.stop_timeout_seconds == 0 || self.stop_timeout_seconds > 3600 {
             return Err(invalid(

@@ -36,6 +36,25 @@ pub struct Outbox {
     /// Newest resume token of each server's queued log batches.
     resume: Mutex<HashMap<i64, (u64, String)>>,
     refused: AtomicU64,
+    /// Losses not yet recorded as a `Gap` event (the spool may be too full to take it).
+    pending_gap: Mutex<PendingGap>,
+}
+
+/// What was lost since the last `Gap` event that made it into the spool.
+#[derive(Debug, Default)]
+struct PendingGap {
+    /// Metrics samples evicted.
+    metrics: u64,
+    /// Events other than log batches refused (status, player, chat): lost.
+    other_refused: u64,
+    /// Log batches refused: not lost, the log task retries them (reading pauses).
+    log_refused: u64,
+}
+
+impl PendingGap {
+    fn is_empty(&self) -> bool {
+        self.metrics == 0 && self.other_refused == 0
+    }
 }
 
 /// Why the outbox could not be opened.
@@ -59,9 +78,18 @@ fn class_of(body: &pb::agent_event::Body) -> Class {
 impl Outbox {
     /// Opens the spool in `<state>/spool`, recovering what a previous run left there.
     pub fn open(state: &StateDir, max_bytes: u64) -> Result<Self, OutboxError> {
+        let defaults = SpoolConfig::default();
+        // Small spools get smaller segments, so eviction (whole segments of metrics) has room to
+        // work; a segment still holds the largest record.
+        let segment_bytes = if max_bytes >= 4 * defaults.segment_bytes {
+            defaults.segment_bytes
+        } else {
+            (max_bytes / 4).max(u64::from(defaults.max_record_bytes) + (64 << 10))
+        };
         let cfg = SpoolConfig {
             max_bytes,
-            ..SpoolConfig::default()
+            segment_bytes,
+            ..defaults
         };
         let spool = Spool::open(state.root().join("spool"), cfg)?;
         let report = spool.recovery_report().clone();
@@ -80,6 +108,7 @@ impl Outbox {
             acked: watch::channel(stats.acked_seq).0,
             resume: Mutex::default(),
             refused: AtomicU64::new(0),
+            pending_gap: Mutex::default(),
         };
         outbox.rebuild_resume_tokens();
         Ok(outbox)
@@ -178,17 +207,12 @@ impl Outbox {
                 Ok((Ok(()), gap)) => {
                     if let Some(gap) = gap {
                         tracing::warn!(?gap, "spool dropped events");
-                        let g = pb::Gap {
-                            dropped_metrics: gap.evicted.get(Class::Metrics),
-                            dropped_log_lines: gap.rejected.get(Class::Log),
-                            reason: format!(
-                                "spool full: {} metrics evicted, {} events refused",
-                                gap.evicted.total(),
-                                gap.rejected.total()
-                            ),
-                        };
-                        self.push(0, pb::agent_event::Body::Gap(g));
+                        let mut p = self.pending_gap.lock().unwrap_or_else(|p| p.into_inner());
+                        p.metrics += gap.evicted.get(Class::Metrics);
+                        p.log_refused += gap.rejected.get(Class::Log);
+                        p.other_refused += gap.rejected.total() - gap.rejected.get(Class::Log);
                     }
+                    self.record_gap();
                     self.sendable.notify_waiters();
                     self.sendable.notify_one();
                 }
@@ -201,11 +225,52 @@ impl Outbox {
         }
     }
 
+    /// Records pending losses as a `Gap` event; when the spool cannot take it either, they stay
+    /// pending (and keep adding up) until it can, so the history always shows the hole.
+    fn record_gap(&self) {
+        let mut p = self.pending_gap.lock().unwrap_or_else(|p| p.into_inner());
+        if p.is_empty() {
+            return;
+        }
+        let g = pb::Gap {
+            dropped_metrics: p.metrics,
+            // Refused log batches are retried by the log task (the file is the buffer): late, not lost.
+            dropped_log_lines: 0,
+            reason: format!(
+                "spool full: {} metrics samples evicted, {} other events refused; log reading paused {} times",
+                p.metrics, p.other_refused, p.log_refused
+            ),
+        };
+        let ev = pb::AgentEvent {
+            seq: 0,
+            time: Some(prost_types::Timestamp {
+                seconds: Utc::now().timestamp(),
+                nanos: 0,
+            }),
+            server_id: 0,
+            body: Some(pb::agent_event::Body::Gap(g)),
+        };
+        let mut spool = self.lock();
+        if spool.append(Class::Status, &ev.encode_to_vec()).is_ok() {
+            *p = PendingGap::default();
+            drop(spool);
+            self.appended.notify_one();
+        } else if let Some(gap) = spool.take_gap() {
+            // The refusal of this very record is not a loss of its own.
+            p.metrics += gap.evicted.get(Class::Metrics);
+            p.log_refused += gap.rejected.get(Class::Log);
+            p.other_refused +=
+                (gap.rejected.total() - gap.rejected.get(Class::Log)).saturating_sub(1);
+        }
+    }
+
     /// Everything at or below `seq` is stored by the controller.
     pub fn ack(&self, seq: u64) {
         if let Err(e) = self.lock().ack(seq) {
             tracing::error!(error = %e, seq, "spool ack failed");
         }
+        // Acknowledged records free space: a gap waiting for room can be recorded now.
+        self.record_gap();
         self.resume
             .lock()
             .unwrap_or_else(|p| p.into_inner())

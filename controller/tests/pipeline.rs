@@ -438,3 +438,118 @@ async fn a_servers_log_source_and_time_zone_are_configurable() {
         ))
         .await;
 }
+
+#[tokio::test]
+async fn a_full_spool_evicts_metrics_records_the_gap_and_keeps_every_log_line() {
+    let mut c = Controller::start().await;
+    let admin = c.admin_token().await;
+    let (node_id, token) = c.create_node("small").await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start_with_env(
+        &c.url(),
+        &token,
+        &dir.path().join("agent"),
+        &[
+            ("LANGUARD_SPOOL_MAX_BYTES", "4194304"),
+            ("LANGUARD_METRICS_INTERVAL_SECONDS", "1"),
+        ],
+    )
+    .await;
+    // About 7 MB of log events: more than the 4 MiB spool holds while the controller is away.
+    const N: u64 = 100_000;
+    let spec = fake_server(
+        node_id,
+        "flood",
+        dir.path(),
+        free_game_port(),
+        &[
+            "-fakeFloodRate=15000",
+            &format!("-fakeFloodLines={N}"),
+            "-fakeFloodTagged",
+        ],
+    );
+    let mut servers = ServerServiceClient::new(c.channel().await);
+    let s = servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(spec),
+                rcon_password: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Metrics samples are queued before the controller goes away.
+    eventually(Duration::from_secs(30), "metrics stored", || async {
+        let db = sea_orm::Database::connect(c.db_url.clone()).await.ok()?;
+        let n = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) FROM metrics".to_owned(),
+            ))
+            .await
+            .ok()??
+            .try_get_by_index::<i64>(0)
+            .ok()?;
+        db.close().await.ok();
+        (n > 0).then_some(())
+    })
+    .await;
+    // Start the flood, and take the controller away at once.
+    start_when_online(&c, &admin, s.id).await;
+    c.kill().await;
+    eventually(
+        Duration::from_secs(60),
+        "the agent's spool filled up",
+        || async { agent.log().contains("spool dropped events").then_some(()) },
+    )
+    .await;
+    c.restart().await;
+
+    let lines = eventually(
+        Duration::from_secs(90),
+        "every flood line stored",
+        || async {
+            let l = flood_lines(&c, s.id).await;
+            (l.len() as u64 >= N).then_some(l)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lines = if flood_lines(&c, s.id).await.len() != lines.len() {
+        flood_lines(&c, s.id).await
+    } else {
+        lines
+    };
+    assert_eq!(lines.len() as u64, N, "no log line lost or doubled");
+    assert!(
+        lines.iter().enumerate().all(|(i, n)| *n == i as u64),
+        "in order"
+    );
+
+    // The hole is in the history: metrics samples evicted, no log line dropped.
+    let gap = eventually(Duration::from_secs(30), "gap event", || async {
+        let db = sea_orm::Database::connect(c.db_url.clone()).await.ok()?;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT attributes FROM server_events WHERE event_type = 'gap'".to_owned(),
+            ))
+            .await
+            .ok()??;
+        let attrs: String = row.try_get_by_index(0).ok()?;
+        db.close().await.ok();
+        serde_json::from_str::<std::collections::BTreeMap<String, String>>(&attrs).ok()
+    })
+    .await;
+    let dropped: u64 = gap["dropped_metrics"].parse().unwrap();
+    assert!(dropped > 0, "{gap:?}");
+    assert_eq!(gap["dropped_log_lines"], "0", "{gap:?}");
+    assert!(gap["reason"].contains("spool full"), "{gap:?}");
+    let admin = c.admin_token().await;
+    let mut servers = ServerServiceClient::new(c.channel().await);
+    let _ = servers
+        .kill_server(authed(pb::KillServerRequest { id: s.id }, &admin))
+        .await;
+}

@@ -119,6 +119,17 @@ impl Engine {
         }
     }
 
+    /// The consumer held the reader back (its channel was full): what the file holds now is a
+    /// backlog of the pipeline, not the server's writing rate, so it is exempt from the flood
+    /// guard like the backlog found at open (unless `flood_guard_backlog`).
+    pub(crate) fn exempt_backlog(&mut self) {
+        if let Some(cur) = self.cur.as_mut()
+            && let Ok(m) = cur.file.metadata()
+        {
+            cur.backlog_end = cur.backlog_end.max(m.len());
+        }
+    }
+
     pub(crate) fn set_notify_active(&mut self, active: bool) {
         self.stats.notify_active = active;
     }

@@ -624,3 +624,28 @@ async fn polling_fallback_alone() {
     assert!(!t.handle.stats().notify_active);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn lines_held_back_by_the_consumer_are_not_judged_by_the_reading_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.log");
+    append(&path, b"");
+    let mut cfg = file_cfg(&path);
+    cfg.max_lines_per_sec = 1000;
+    cfg.channel_capacity = 1;
+    cfg.batch_max_lines = 50;
+    let mut t = Tail::spawn(cfg, None);
+    t.until("open", |t| !t.events.is_empty()).await;
+    // The server writes 600 lines/s (under the limit) for 3 s while the consumer takes nothing
+    // (as when the agent's spool is full): the reader stalls on the full channel.
+    for i in 0..30 {
+        append(&path, numbered("slow", i * 60..(i + 1) * 60).as_bytes());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The consumer is back: the backlog arrives at reading speed, far above 1000/s, and nothing
+    // is dropped, because the server never wrote faster than the limit.
+    t.lines(1800).await;
+    assert_eq!(t.handle.stats().dropped_lines, 0, "{:?}", t.events);
+    assert_eq!(t.lines[1799].text, "slow 1799");
+    t.stop().await;
+}
