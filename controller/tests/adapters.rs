@@ -150,6 +150,29 @@ async fn a_declared_adapter_runs_a_real_process_with_its_log_regex_and_stop_sign
         .expect("create")
         .into_inner();
     assert_eq!(s.settings.get("port").map(String::as_str), Some("27015"));
+    // The adapter's [ports] settings are ports: checked, and no two servers of a node share one.
+    let e = create(pb::Server {
+        name: "beta".into(),
+        ..spec(&[("port", "27015")])
+    })
+    .await
+    .expect_err("port clash");
+    assert!(
+        e.message().contains("server.settings.port") && e.message().contains("clash"),
+        "{}",
+        e.message()
+    );
+    let e = create(pb::Server {
+        name: "gamma".into(),
+        ..spec(&[("port", "80")])
+    })
+    .await
+    .expect_err("privileged port");
+    assert!(
+        e.message().contains("server.settings.port"),
+        "{}",
+        e.message()
+    );
 
     // Run it on a real agent.
     let _agent = Agent::start(&c.url(), &token, &dir.path().join("agent")).await;

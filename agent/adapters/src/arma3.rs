@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 use languard_proto::v1 as pb;
 use languard_rpt::LogTimeZone;
 
+use crate::check::{self, PortUse, SpecError};
 use crate::parse::{LogParser, RptParser};
 use crate::{AdapterError, GameAdapter, Launch, LogFiles, RconProtocol, StopStep, time_zone_of};
+
+/// Ports an Arma 3 server occupies: the game port and the next four (query, Steam, VON).
+pub const PORT_SPAN: u16 = 5;
+/// The default game port.
+pub const DEFAULT_GAME_PORT: i32 = 2302;
 
 /// The game type name.
 pub const NAME: &str = "arma3";
@@ -100,19 +106,113 @@ impl GameAdapter for Arma3 {
         }
     }
 
-    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), AdapterError> {
-        if !Path::new(&spec.executable_path).is_absolute() {
-            return Err(AdapterError(format!(
-                "executable_path {:?} is not absolute",
-                spec.executable_path
-            )));
+    fn normalize(&self, spec: &mut pb::ServerSpec) {
+        let a = spec.arma3.get_or_insert_with(Default::default);
+        if a.game_port == 0 {
+            a.game_port = DEFAULT_GAME_PORT;
         }
+    }
+
+    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), SpecError> {
+        check::abs_path("server.executable_path", &spec.executable_path, true)?;
         if let Some(name) = spec.settings.keys().next() {
-            return Err(AdapterError(format!(
-                "setting {name:?}: the arma3 adapter takes no settings (use the arma3 fields)"
-            )));
+            return Err(SpecError::new(
+                "server.settings",
+                format!("{name:?}: the arma3 adapter takes no settings; use the arma3 fields"),
+            ));
+        }
+        let a = spec.arma3.clone().unwrap_or_default();
+        let game_port = if a.game_port == 0 {
+            DEFAULT_GAME_PORT
+        } else {
+            a.game_port
+        };
+        check::port("server.arma3.game_port", i64::from(game_port))?;
+        if i64::from(game_port) + i64::from(PORT_SPAN) - 1 > 65535 {
+            return Err(SpecError::new(
+                "server.arma3.game_port",
+                "the server also uses the next 4 ports; too high",
+            ));
+        }
+        check::abs_path("server.arma3.profiles_dir", &a.profiles_dir, false)?;
+        check::abs_path("server.arma3.config_path", &a.config_path, false)?;
+        check::abs_path(
+            "server.arma3.basic_config_path",
+            &a.basic_config_path,
+            false,
+        )?;
+        for (field, list) in [
+            ("server.arma3.mods", &a.mods),
+            ("server.arma3.server_mods", &a.server_mods),
+        ] {
+            if list
+                .iter()
+                .any(|m| m.is_empty() || m.contains(';') || m.contains('\0'))
+            {
+                return Err(SpecError::new(
+                    field,
+                    "entries must be non-empty and contain no ';'",
+                ));
+            }
+        }
+        for pattern in a.log_file_glob.split(';').filter(|p| !p.trim().is_empty()) {
+            if pattern.contains('/') || pattern.contains('\\') || pattern.contains('\0') {
+                return Err(SpecError::new(
+                    "server.arma3.log_file_glob",
+                    format!("{pattern:?}: patterns name files in the profiles dir, without a path"),
+                ));
+            }
+        }
+        let tz = a.log_time_zone.trim();
+        if !tz.is_empty() && tz.parse::<LogTimeZone>().is_err() {
+            return Err(SpecError::new(
+                "server.arma3.log_time_zone",
+                format!("unknown time zone {tz:?}"),
+            ));
+        }
+        if a.extra_args.iter().any(|x| x.contains('\0')) {
+            return Err(SpecError::new(
+                "server.arma3.extra_args",
+                "must not contain NUL",
+            ));
+        }
+        if spec.rcon_port != 0 {
+            check::port("server.rcon_port", i64::from(spec.rcon_port))?;
+            if (game_port..game_port + i32::from(PORT_SPAN)).contains(&spec.rcon_port) {
+                return Err(SpecError::new(
+                    "server.rcon_port",
+                    "must differ from the game port and the 4 after it",
+                ));
+            }
         }
         Ok(())
+    }
+
+    fn ports(&self, spec: &pb::ServerSpec) -> Vec<PortUse> {
+        let a = spec.arma3.clone().unwrap_or_default();
+        let game = if a.game_port == 0 {
+            DEFAULT_GAME_PORT
+        } else {
+            a.game_port
+        };
+        let mut v = Vec::new();
+        if let Ok(first) = u16::try_from(game) {
+            v.push(PortUse {
+                field: "server.arma3.game_port".into(),
+                first,
+                last: first.saturating_add(PORT_SPAN - 1),
+            });
+        }
+        if let Ok(p) = u16::try_from(spec.rcon_port)
+            && p != 0
+        {
+            v.push(PortUse {
+                field: "server.rcon_port".into(),
+                first: p,
+                last: p,
+            });
+        }
+        v
     }
 
     fn launch(&self, spec: &pb::ServerSpec) -> Result<Launch, AdapterError> {

@@ -41,6 +41,7 @@ use languard_rpt::LogTimeZone;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::check::{self, PortUse, SpecError};
 use crate::parse::{LogParser, RegexParser, Unmatched};
 use crate::template::{Template, Values, Var, valid_setting_name};
 use crate::{AdapterError, GameAdapter, Launch, LogFiles, RconProtocol, StopStep, signal_number};
@@ -445,16 +446,13 @@ impl Declared {
 }
 
 /// Checks one setting value: at most 4096 bytes, no control characters.
-pub fn check_setting_value(name: &str, value: &str) -> Result<(), AdapterError> {
+pub fn check_setting_value(name: &str, value: &str) -> Result<(), SpecError> {
+    let field = format!("server.settings.{name}");
     if value.len() > 4096 {
-        return Err(AdapterError(format!(
-            "setting {name:?}: longer than 4096 bytes"
-        )));
+        return Err(SpecError::new(field, "longer than 4096 bytes"));
     }
     if value.chars().any(char::is_control) {
-        return Err(AdapterError(format!(
-            "setting {name:?}: control characters are not allowed"
-        )));
+        return Err(SpecError::new(field, "control characters are not allowed"));
     }
     Ok(())
 }
@@ -497,49 +495,91 @@ impl GameAdapter for Declared {
         }
     }
 
-    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), AdapterError> {
-        if !Path::new(&spec.executable_path).is_absolute() {
-            return Err(AdapterError(format!(
-                "executable_path {:?} is not absolute",
-                spec.executable_path
-            )));
-        }
+    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), SpecError> {
+        check::abs_path("server.executable_path", &spec.executable_path, true)?;
         if spec
             .arma3
             .as_ref()
             .is_some_and(|a| *a != pb::Arma3Settings::default())
         {
-            return Err(AdapterError(format!(
-                "arma3 settings are only for the arma3 adapter, not {:?}",
-                self.name
-            )));
+            return Err(SpecError::new(
+                "server.arma3",
+                format!("only for the arma3 adapter, not {:?}", self.name),
+            ));
         }
         let mut names: Vec<&String> = spec.settings.keys().collect();
         names.sort();
         for name in names {
             if !self.required.contains(name) && !self.optional.contains(name) {
-                return Err(AdapterError(format!(
-                    "setting {name:?} is not used by the {} adapter; it takes: {}",
-                    self.name,
-                    self.required
-                        .iter()
-                        .chain(&self.optional)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                let takes: Vec<String> = self
+                    .required
+                    .iter()
+                    .chain(&self.optional)
+                    .cloned()
+                    .collect();
+                return Err(SpecError::new(
+                    "server.settings",
+                    format!(
+                        "{name:?} is not used by the {} adapter; it takes: {}",
+                        self.name,
+                        takes.join(", ")
+                    ),
+                ));
             }
             check_setting_value(name, &spec.settings[name])?;
         }
         for r in &self.required {
             if spec.settings.get(r).is_none_or(|v| v.is_empty()) {
-                return Err(AdapterError(format!(
-                    "setting {r:?} is required by the {} adapter",
-                    self.name
-                )));
+                return Err(SpecError::new(
+                    "server.settings",
+                    format!("{r:?} is required by the {} adapter", self.name),
+                ));
+            }
+        }
+        for setting in self.ports.values() {
+            if let Some(v) = spec.settings.get(setting).filter(|v| !v.is_empty()) {
+                let field = format!("server.settings.{setting}");
+                let n: i64 = v.trim().parse().map_err(|_| {
+                    SpecError::new(field.clone(), format!("{v:?} is not a port number"))
+                })?;
+                check::port(&field, n)?;
+            }
+        }
+        if spec.rcon_port != 0 {
+            check::port("server.rcon_port", i64::from(spec.rcon_port))?;
+            if self.rcon.is_none() {
+                return Err(SpecError::new(
+                    "server.rcon_port",
+                    format!("the {} adapter has no RCon; leave it 0", self.name),
+                ));
             }
         }
         Ok(())
+    }
+
+    fn ports(&self, spec: &pb::ServerSpec) -> Vec<PortUse> {
+        let mut v: Vec<PortUse> = self
+            .ports
+            .values()
+            .filter_map(|setting| {
+                let p: u16 = spec.settings.get(setting)?.trim().parse().ok()?;
+                Some(PortUse {
+                    field: format!("server.settings.{setting}"),
+                    first: p,
+                    last: p,
+                })
+            })
+            .collect();
+        if let Ok(p) = u16::try_from(spec.rcon_port)
+            && p != 0
+        {
+            v.push(PortUse {
+                field: "server.rcon_port".into(),
+                first: p,
+                last: p,
+            });
+        }
+        v
     }
 
     fn launch(&self, spec: &pb::ServerSpec) -> Result<Launch, AdapterError> {
@@ -690,21 +730,21 @@ game = "port"
         assert!(
             d.validate(&s)
                 .expect_err("missing")
-                .0
+                .reason
                 .contains("\"port\" is required")
         );
         s.settings = settings(&[("port", "1"), ("colour", "red")]);
         assert!(
             d.validate(&s)
                 .expect_err("unknown")
-                .0
+                .reason
                 .contains("\"colour\" is not used")
         );
         s.settings = settings(&[("port", "1\n2")]);
         assert!(
             d.validate(&s)
                 .expect_err("control")
-                .0
+                .reason
                 .contains("control characters")
         );
     }

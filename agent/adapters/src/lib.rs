@@ -7,6 +7,7 @@
 //! controller loads from its adapters directory and ships to agents inside each server's spec.
 
 pub mod arma3;
+pub mod check;
 pub mod declared;
 pub mod parse;
 pub mod registry;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use languard_proto::v1 as pb;
 use languard_rpt::LogTimeZone;
 
+pub use check::{PortUse, SpecError};
 pub use parse::{LogParser, ParsedEntry};
 pub use registry::Registry;
 
@@ -76,9 +78,16 @@ pub trait GameAdapter: Send + Sync + std::fmt::Debug {
     /// The adapter's name and capabilities, as `ListGameTypes` shows them.
     fn info(&self) -> pb::GameType;
 
-    /// Checks a spec's game-specific parts (settings, paths). The controller calls this before it
-    /// stores a server; the agent before it starts one.
-    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), AdapterError>;
+    /// Fills in the adapter's defaults (e.g. the Arma 3 game port) before a spec is checked and
+    /// stored.
+    fn normalize(&self, _spec: &mut pb::ServerSpec) {}
+
+    /// Checks a spec's game-specific parts (settings, paths, ports); the error names the field.
+    /// The controller calls this before it stores a server; the agent before it starts one.
+    fn validate(&self, spec: &pb::ServerSpec) -> Result<(), SpecError>;
+
+    /// The ports a spec occupies on its host (game ports, RCon), for clash checks.
+    fn ports(&self, spec: &pb::ServerSpec) -> Vec<PortUse>;
 
     /// The command line, working directory, environment and log directory of a spec.
     fn launch(&self, spec: &pb::ServerSpec) -> Result<Launch, AdapterError>;

@@ -2,7 +2,6 @@
 //! (routed to the owning agent; its answer is returned).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::Utc;
 use languard_proto::v1 as pb;
@@ -19,9 +18,6 @@ use crate::auth::{Caller, Role};
 use crate::db::entities::{nodes, servers};
 use crate::error::{ApiError, ApiResult};
 use languard_adapters::Registry;
-
-/// Ports an Arma 3 server occupies: the game port and the next four (query, Steam, VON).
-pub const ARMA3_PORT_SPAN: i32 = 5;
 
 /// The `ServerService` implementation.
 pub struct ServerApi {
@@ -53,38 +49,27 @@ pub struct ValidSpec {
     pub settings: BTreeMap<String, String>,
 }
 
-fn check_abs(field: &str, path: &str, required: bool) -> ApiResult<()> {
-    if path.is_empty() {
-        return if required {
-            Err(ApiError::invalid(field, "is required"))
-        } else {
-            Ok(())
-        };
-    }
-    if path.contains('\0') {
-        return Err(ApiError::invalid(field, "must not contain NUL"));
-    }
-    if !Path::new(path).is_absolute() {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be an absolute path, got {path:?}"),
-        ));
-    }
-    Ok(())
+fn spec_error(e: languard_adapters::SpecError) -> ApiError {
+    ApiError::invalid(e.field, e.reason)
 }
 
-fn check_port(field: &str, port: i32) -> ApiResult<()> {
-    if !(1024..=65535).contains(&port) {
-        return Err(ApiError::invalid(
-            field,
-            format!("must be between 1024 and 65535, got {port}"),
-        ));
+/// The agent-side form of a server as given to Create or Update, for the adapter's checks.
+fn probe(s: &pb::Server, name: &str, game_type: &str) -> pb::ServerSpec {
+    pb::ServerSpec {
+        server_id: s.id,
+        name: name.to_owned(),
+        game_type: game_type.to_owned(),
+        executable_path: s.executable_path.clone(),
+        working_dir: s.working_dir.clone(),
+        arma3: s.arma3.clone(),
+        settings: s.settings.clone(),
+        rcon_port: s.rcon_port,
+        ..Default::default()
     }
-    Ok(())
 }
 
 /// Validates a server as given to Create or as it results from Update; names the failing field.
-/// The game type must be one of `adapters`; the adapter checks its own settings.
+/// The generic fields are checked here; the game type's adapter checks (and defaults) the rest.
 pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
     let name = s.name.trim();
     if name.is_empty() {
@@ -97,7 +82,7 @@ pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
         ));
     }
     let game_type = if s.game_type.is_empty() {
-        "arma3".to_owned()
+        languard_adapters::arma3::NAME.to_owned()
     } else {
         s.game_type.clone()
     };
@@ -110,8 +95,10 @@ pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
             ),
         ));
     };
-    check_abs("server.executable_path", &s.executable_path, true)?;
-    check_abs("server.working_dir", &s.working_dir, false)?;
+    languard_adapters::check::abs_path("server.executable_path", &s.executable_path, true)
+        .map_err(spec_error)?;
+    languard_adapters::check::abs_path("server.working_dir", &s.working_dir, false)
+        .map_err(spec_error)?;
     if s.max_restarts < 0 {
         return Err(ApiError::invalid(
             "server.max_restarts",
@@ -124,154 +111,37 @@ pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
             "must not be negative",
         ));
     }
-    let (max_restarts, restart_window_seconds) = (
-        if s.max_restarts == 0 && s.restart_window_seconds == 0 {
-            3
-        } else {
-            s.max_restarts
-        },
-        if s.restart_window_seconds == 0 {
-            600
-        } else {
-            s.restart_window_seconds
-        },
-    );
-    if game_type != languard_adapters::arma3::NAME {
-        let probe = pb::ServerSpec {
-            name: name.to_owned(),
-            game_type: game_type.clone(),
-            executable_path: s.executable_path.clone(),
-            working_dir: s.working_dir.clone(),
-            arma3: s.arma3.clone(),
-            settings: s.settings.clone(),
-            rcon_port: s.rcon_port,
-            ..Default::default()
-        };
-        adapter
-            .validate(&probe)
-            .map_err(|e| ApiError::invalid("server.settings", e.0))?;
-        if s.rcon_port != 0 {
-            check_port("server.rcon_port", s.rcon_port)?;
-            if adapter.rcon(&probe).is_none() {
-                return Err(ApiError::invalid(
-                    "server.rcon_port",
-                    format!("the {game_type} adapter has no RCon; leave it 0"),
-                ));
-            }
-        }
-        return Ok(ValidSpec {
-            name: name.to_owned(),
-            game_type,
-            executable_path: s.executable_path.clone(),
-            working_dir: s.working_dir.clone(),
-            arma3: pb::Arma3Settings::default(),
-            rcon_port: s.rcon_port,
-            auto_restart: s.auto_restart,
-            max_restarts,
-            restart_window_seconds,
-            settings: s.settings.clone().into_iter().collect(),
-        });
-    }
-    if let Some(k) = s.settings.keys().next() {
-        return Err(ApiError::invalid(
-            "server.settings",
-            format!("{k:?}: the arma3 adapter takes no settings; use the arma3 fields"),
-        ));
-    }
-    let mut arma3 = s.arma3.clone().unwrap_or_default();
-    if arma3.game_port == 0 {
-        arma3.game_port = 2302;
-    }
-    check_port("server.arma3.game_port", arma3.game_port)?;
-    if arma3.game_port + ARMA3_PORT_SPAN - 1 > 65535 {
-        return Err(ApiError::invalid(
-            "server.arma3.game_port",
-            "the server also uses the next 4 ports; too high",
-        ));
-    }
-    check_abs("server.arma3.profiles_dir", &arma3.profiles_dir, false)?;
-    check_abs("server.arma3.config_path", &arma3.config_path, false)?;
-    check_abs(
-        "server.arma3.basic_config_path",
-        &arma3.basic_config_path,
-        false,
-    )?;
-    for (field, list) in [
-        ("server.arma3.mods", &arma3.mods),
-        ("server.arma3.server_mods", &arma3.server_mods),
-    ] {
-        if list
-            .iter()
-            .any(|m| m.is_empty() || m.contains(';') || m.contains('\0'))
-        {
-            return Err(ApiError::invalid(
-                field,
-                "entries must be non-empty and contain no ';'",
-            ));
-        }
-    }
-    for pattern in arma3
-        .log_file_glob
-        .split(';')
-        .filter(|p| !p.trim().is_empty())
-    {
-        if pattern.contains('/') || pattern.contains('\\') || pattern.contains('\0') {
-            return Err(ApiError::invalid(
-                "server.arma3.log_file_glob",
-                format!("{pattern:?}: patterns name files in the profiles dir, without a path"),
-            ));
-        }
-    }
-    let tz = arma3.log_time_zone.trim();
-    if !tz.is_empty()
-        && !tz.eq_ignore_ascii_case("local")
-        && !tz.eq_ignore_ascii_case("utc")
-        && tz.parse::<chrono_tz::Tz>().is_err()
-    {
-        return Err(ApiError::invalid(
-            "server.arma3.log_time_zone",
-            format!("unknown time zone {tz:?}"),
-        ));
-    }
-    if arma3.extra_args.iter().any(|a| a.contains('\0')) {
-        return Err(ApiError::invalid(
-            "server.arma3.extra_args",
-            "must not contain NUL",
-        ));
-    }
-    if s.rcon_port != 0 {
-        check_port("server.rcon_port", s.rcon_port)?;
-        if (arma3.game_port..arma3.game_port + ARMA3_PORT_SPAN).contains(&s.rcon_port) {
-            return Err(ApiError::invalid(
-                "server.rcon_port",
-                "must differ from the game port and the 4 after it",
-            ));
-        }
-    }
+    let mut spec = probe(s, name, &game_type);
+    adapter.normalize(&mut spec);
+    adapter.validate(&spec).map_err(spec_error)?;
     Ok(ValidSpec {
         name: name.to_owned(),
         game_type,
         executable_path: s.executable_path.clone(),
         working_dir: s.working_dir.clone(),
-        arma3,
+        arma3: spec.arma3.unwrap_or_default(),
         rcon_port: s.rcon_port,
         auto_restart: s.auto_restart,
-        max_restarts,
-        restart_window_seconds,
-        settings: BTreeMap::new(),
+        max_restarts: if s.max_restarts == 0 && s.restart_window_seconds == 0 {
+            3
+        } else {
+            s.max_restarts
+        },
+        restart_window_seconds: if s.restart_window_seconds == 0 {
+            600
+        } else {
+            s.restart_window_seconds
+        },
+        settings: spec.settings.into_iter().collect(),
     })
 }
 
-/// Ports a spec occupies on its node.
-fn ports(game_port: i32, rcon_port: i32) -> Vec<(i32, i32)> {
-    let mut v = Vec::new();
-    if game_port != 0 {
-        v.push((game_port, game_port + ARMA3_PORT_SPAN - 1));
-    }
-    if rcon_port != 0 {
-        v.push((rcon_port, rcon_port));
-    }
-    v
+/// Ports a server occupies on its node, as its adapter sees them.
+fn ports_of(adapters: &Registry, spec: &pb::ServerSpec) -> Vec<languard_adapters::PortUse> {
+    adapters
+        .get(&spec.game_type)
+        .map(|a| a.ports(spec))
+        .unwrap_or_default()
 }
 
 impl ServerApi {
@@ -302,7 +172,16 @@ impl ServerApi {
             .filter(servers::Column::NodeId.eq(node_id))
             .all(&self.ctx.db)
             .await?;
-        let mine = ports(spec.arma3.game_port, spec.rcon_port);
+        let mine = ports_of(
+            &self.ctx.adapters,
+            &pb::ServerSpec {
+                game_type: spec.game_type.clone(),
+                arma3: Some(spec.arma3.clone()),
+                settings: spec.settings.clone().into_iter().collect(),
+                rcon_port: spec.rcon_port,
+                ..Default::default()
+            },
+        );
         for o in others.iter().filter(|o| Some(o.id) != except) {
             if o.name == spec.name {
                 return Err(ApiError::AlreadyExists(format!(
@@ -310,22 +189,16 @@ impl ServerApi {
                     spec.name
                 )));
             }
-            for (a0, a1) in &mine {
-                for (b0, b1) in ports(o.game_port, o.rcon_port) {
-                    if *a0 <= b1 && b0 <= *a1 {
-                        let field = if *a0 == *a1 && spec.rcon_port == *a0 {
-                            "server.rcon_port"
-                        } else {
-                            "server.arma3.game_port"
-                        };
-                        return Err(ApiError::invalid(
-                            field,
-                            format!(
-                                "ports {a0}-{a1} clash with server {} ({:?}) using {b0}-{b1} on the same node",
-                                o.id, o.name
-                            ),
-                        ));
-                    }
+            let theirs = ports_of(&self.ctx.adapters, &convert::spec(o));
+            for a in &mine {
+                if let Some(b) = theirs.iter().find(|b| a.overlaps(b)) {
+                    return Err(ApiError::invalid(
+                        a.field.clone(),
+                        format!(
+                            "ports {}-{} clash with server {} ({:?}) using {}-{} on the same node",
+                            a.first, a.last, o.id, o.name, b.first, b.last
+                        ),
+                    ));
                 }
             }
         }
