@@ -139,9 +139,10 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ag
     );
     shutdown.cancelled().await;
     if cfg.stop_servers_on_shutdown {
+        // Up to four stop steps (RCon, command, signal, SIGKILL), each bounded by the stop timeout.
         stop_all(
             &supervisor,
-            Duration::from_secs(cfg.stop_timeout_seconds * 2 + 15),
+            Duration::from_secs(cfg.stop_timeout_seconds * 4 + 25),
         )
         .await;
     } else {

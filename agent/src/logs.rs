@@ -41,6 +41,41 @@ pub struct LogSettings {
 
 /// Entries per event.
 const MAX_ENTRIES_PER_EVENT: usize = 2000;
+/// Text bytes per event: well under the spool's largest record (1 MiB), with room for framing.
+const MAX_BYTES_PER_EVENT: usize = 512 * 1024;
+/// Longest entry text kept; longer ones (a huge multi-line entry) are cut with a visible marker.
+const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// Splits entries into events of at most [`MAX_ENTRIES_PER_EVENT`] entries and about
+/// [`MAX_BYTES_PER_EVENT`] bytes, so every event fits in one spool record.
+fn into_chunks(entries: Vec<pb::AgentLogEntry>) -> Vec<Vec<pb::AgentLogEntry>> {
+    let mut chunks = Vec::new();
+    let mut cur: Vec<pb::AgentLogEntry> = Vec::new();
+    let mut bytes = 0;
+    for mut e in entries {
+        if e.text.len() > MAX_ENTRY_BYTES {
+            let mut cut = MAX_ENTRY_BYTES;
+            while !e.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            e.text.truncate(cut);
+            e.text.push_str(" [... entry cut by the agent]");
+        }
+        let size = e.text.len() + e.kind.len() + 32;
+        if !cur.is_empty()
+            && (cur.len() >= MAX_ENTRIES_PER_EVENT || bytes + size > MAX_BYTES_PER_EVENT)
+        {
+            chunks.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += size;
+        cur.push(e);
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    chunks
+}
 
 fn load_checkpoint(path: &Path) -> Option<Checkpoint> {
     let bytes = std::fs::read(path).ok()?;
@@ -224,10 +259,7 @@ pub async fn run(
                 .and_then(|c| serde_json::to_string(c).ok())
                 .unwrap_or_default();
             let entries = std::mem::take(&mut reader.out);
-            let chunks: Vec<Vec<pb::AgentLogEntry>> = entries
-                .chunks(MAX_ENTRIES_PER_EVENT)
-                .map(<[_]>::to_vec)
-                .collect();
+            let chunks = into_chunks(entries);
             let last = chunks.len().saturating_sub(1);
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let resume_token = if i == last {
@@ -266,4 +298,46 @@ pub async fn run(
 /// events are always newer than what was acknowledged.
 fn newest(file: Option<Checkpoint>, queued: Option<String>) -> Option<Checkpoint> {
     queued.and_then(|t| serde_json::from_str(&t).ok()).or(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    fn entry(text: String) -> pb::AgentLogEntry {
+        pb::AgentLogEntry {
+            time: None,
+            level: pb::LogLevel::Info as i32,
+            kind: "other".into(),
+            text,
+        }
+    }
+
+    #[test]
+    fn every_event_fits_in_a_spool_record() {
+        // 3,000 lines of 1 KiB: by count alone this would be two events of ~2 MiB and ~1 MiB.
+        let entries: Vec<_> = (0..3000)
+            .map(|i| entry(format!("{i:04} {}", "x".repeat(1019))))
+            .collect();
+        let chunks = into_chunks(entries);
+        assert!(chunks.len() >= 6, "{}", chunks.len());
+        let mut n = 0;
+        for c in &chunks {
+            let body = pb::LogBatch {
+                entries: c.clone(),
+                resume_token: "x".repeat(200),
+            };
+            assert!(body.encoded_len() < 1 << 20, "{}", body.encoded_len());
+            n += c.len();
+        }
+        assert_eq!(n, 3000, "nothing lost");
+        assert!(chunks[0][0].text.starts_with("0000 "));
+        // One absurd entry is cut, marked, and still fits.
+        let chunks = into_chunks(vec![entry("é".repeat(400_000))]);
+        assert_eq!(chunks.len(), 1);
+        assert!(chunks[0][0].text.len() < MAX_ENTRY_BYTES + 64);
+        assert!(chunks[0][0].text.ends_with("[... entry cut by the agent]"));
+    }
 }

@@ -147,7 +147,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let mut plans: HashMap<i64, Plan> = HashMap::new();
-    let mut invalid: HashMap<i64, String> = HashMap::new();
+    // Schedules that cannot run, with the fingerprint they were judged by (judged again on change).
+    let mut invalid: HashMap<i64, (String, String)> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let tracker = tokio_util::task::TaskTracker::new();
@@ -171,12 +172,17 @@ pub async fn run(
             let Some(action) = s.action.clone() else {
                 continue;
             };
+            if invalid.get(&s.id).is_some_and(|(f, _)| *f == fp) {
+                continue;
+            }
             match parse(s) {
                 Ok((cron, tz)) => {
-                    invalid.remove(&s.id);
                     let Some(at) = next_occurrence(&cron, tz, now) else {
+                        tracing::warn!(schedule_id = s.id, cron = %s.cron, "schedule never fires");
+                        invalid.insert(s.id, (fp, "never fires".into()));
                         continue;
                     };
+                    invalid.remove(&s.id);
                     tracing::info!(schedule_id = s.id, server_id, next = %at, "schedule planned");
                     plans.insert(
                         s.id,
@@ -194,9 +200,8 @@ pub async fn run(
                     );
                 }
                 Err(e) => {
-                    if invalid.insert(s.id, e.clone()).as_ref() != Some(&e) {
-                        tracing::warn!(schedule_id = s.id, error = %e, "schedule cannot run");
-                    }
+                    tracing::warn!(schedule_id = s.id, error = %e, "schedule cannot run");
+                    invalid.insert(s.id, (fp, e));
                 }
             }
         }

@@ -84,6 +84,7 @@ impl App {
             shutdown: shutdown.clone(),
             ingest: ingest.clone(),
             adapters,
+            spec_pushes: Default::default(),
         };
         // No agent has a session yet: every node starts offline.
         recover_nodes(&db).await.context("node recovery")?;

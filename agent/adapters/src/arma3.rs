@@ -47,15 +47,16 @@ fn exe_dir(spec: &pb::ServerSpec) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// The BattlEye folder of a server: `-bepath=` from its extra args, else `<profiles>/BattlEye`.
-pub fn battleye_dir(profiles: &Path, extra_args: &[String]) -> PathBuf {
+/// The BattlEye folder of a server: `-bepath=` from its extra args (relative to the server's
+/// working dir `cwd`, as the server reads it), else `<profiles>/BattlEye`.
+pub fn battleye_dir(profiles: &Path, extra_args: &[String], cwd: &Path) -> PathBuf {
     extra_args
         .iter()
         .find_map(|a| {
             let lower = a.to_ascii_lowercase();
             lower
                 .starts_with("-bepath=")
-                .then(|| PathBuf::from(&a["-bepath=".len()..]))
+                .then(|| cwd.join(&a["-bepath=".len()..]))
         })
         .unwrap_or_else(|| profiles.join("BattlEye"))
 }
@@ -81,7 +82,14 @@ pub fn write_battleye_config(dir: &Path, port: i32, password: &str) -> std::io::
             opts.mode(0o600);
         }
         use std::io::Write;
-        opts.open(&path)?.write_all(body.as_bytes())?;
+        let mut f = opts.open(&path)?;
+        // The mode above applies to new files only; an existing file may have been readable.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        f.write_all(body.as_bytes())?;
     }
     Ok(())
 }
@@ -100,7 +108,7 @@ impl GameAdapter for Arma3 {
             settings: Vec::new(),
             required_settings: Vec::new(),
             ports: vec![
-                "game: arma3.game_port (and the next 3)".into(),
+                "game: arma3.game_port (and the next 4)".into(),
                 "rcon: rcon_port".into(),
             ],
         }
@@ -261,7 +269,7 @@ impl GameAdapter for Arma3 {
         if spec.rcon_port == 0 {
             return Ok(());
         }
-        let dir = battleye_dir(&launch.log_dir, &launch.args);
+        let dir = battleye_dir(&launch.log_dir, &launch.args, &launch.cwd);
         write_battleye_config(&dir, spec.rcon_port, &spec.rcon_password).map_err(|e| {
             AdapterError(format!(
                 "cannot write the BattlEye config in {}: {e}",
@@ -390,7 +398,30 @@ mod tests {
             "RConPassword old\n",
         )
         .expect("stale");
+        std::fs::write(be.join("beserver_x64.cfg"), "RConPassword old\n").expect("old");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                be.join("beserver_x64.cfg"),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .expect("chmod");
+        }
         write_battleye_config(&be, 2310, "s3cret").expect("write");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for name in ["beserver_x64.cfg", "BEServer_x64.cfg"] {
+                let mode = std::fs::metadata(be.join(name))
+                    .expect("meta")
+                    .permissions()
+                    .mode();
+                assert_eq!(
+                    mode & 0o777,
+                    0o600,
+                    "{name}: the password is not world-readable"
+                );
+            }
+        }
         let names: Vec<String> = std::fs::read_dir(&be)
             .expect("read")
             .flatten()
@@ -411,13 +442,19 @@ mod tests {
     #[test]
     fn bepath_overrides_the_default_folder() {
         let p = Path::new("/srv/profiles");
+        let cwd = Path::new("/srv/a3");
         assert_eq!(
-            battleye_dir(p, &[]),
+            battleye_dir(p, &[], cwd),
             PathBuf::from("/srv/profiles/BattlEye")
         );
         assert_eq!(
-            battleye_dir(p, &["-BEpath=/srv/be".into()]),
+            battleye_dir(p, &["-BEpath=/srv/be".into()], cwd),
             PathBuf::from("/srv/be")
+        );
+        assert_eq!(
+            battleye_dir(p, &["-bepath=be".into()], cwd),
+            PathBuf::from("/srv/a3/be"),
+            "relative to the server's working dir"
         );
     }
 }

@@ -28,7 +28,12 @@
 //! command = ["{executable_dir}/stop.sh"]
 //!
 //! [ports]
-//! game = "port"                       # which settings hold ports, for the record
+//! game = "port"                       # which settings hold ports (checked, no clashes on a node)
+//!
+//! [rcon]                              # optional: a game speaking BattlEye RCon
+//! protocol = "battleye"
+//! stop_command = "#shutdown"
+//! config_dir = "{working_dir}/battleye"   # BEServer_x64.cfg with the port and password
 //! ```
 
 use std::collections::BTreeMap;
@@ -110,6 +115,7 @@ struct StopSection {
 struct RconSection {
     protocol: String,
     stop_command: Option<String>,
+    config_dir: Option<String>,
 }
 
 /// A loaded, checked declared adapter.
@@ -133,6 +139,9 @@ pub struct Declared {
     stop_signal: i32,
     stop_command: Vec<Template>,
     rcon: Option<(RconProtocol, Option<String>)>,
+    /// Where the BattlEye RCon config (with the server's RCon port and password) is written before
+    /// each start.
+    rcon_config_dir: Option<Template>,
     ports: BTreeMap<String, String>,
 }
 
@@ -351,6 +360,12 @@ impl Declared {
                 ));
             }
         };
+        let rcon_config_dir = f
+            .rcon
+            .as_ref()
+            .and_then(|r| r.config_dir.as_deref())
+            .map(|d| tpl(d, "rcon.config_dir", true))
+            .transpose()?;
         for (port, setting) in &f.ports {
             if !declared.contains(setting) {
                 return Err(err(
@@ -382,6 +397,7 @@ impl Declared {
             stop_signal,
             stop_command,
             rcon,
+            rcon_config_dir,
             ports: f.ports,
         })
     }
@@ -421,6 +437,7 @@ impl Declared {
                     executable_dir: &exe_dir.to_string_lossy(),
                     working_dir: &cwd.to_string_lossy(),
                     log_dir: "",
+                    rcon_port: spec.rcon_port,
                     settings: &spec.settings,
                 };
                 let p = PathBuf::from(t.render(&v));
@@ -439,6 +456,7 @@ impl Declared {
             executable_dir: &exe_dir.to_string_lossy(),
             working_dir: &cwd.to_string_lossy(),
             log_dir: &log_dir.to_string_lossy(),
+            rcon_port: spec.rcon_port,
             settings: &spec.settings,
         };
         ts.iter().map(|t| t.render(&v)).collect()
@@ -607,9 +625,26 @@ impl GameAdapter for Declared {
         })
     }
 
-    fn prepare(&self, _spec: &pb::ServerSpec, launch: &Launch) -> Result<(), AdapterError> {
+    fn prepare(&self, spec: &pb::ServerSpec, launch: &Launch) -> Result<(), AdapterError> {
         std::fs::create_dir_all(&launch.log_dir)
-            .map_err(|e| AdapterError(format!("log dir {}: {e}", launch.log_dir.display())))
+            .map_err(|e| AdapterError(format!("log dir {}: {e}", launch.log_dir.display())))?;
+        if let Some(t) = &self.rcon_config_dir
+            && spec.rcon_port > 0
+        {
+            let dir = self
+                .render_all(spec, std::slice::from_ref(t))
+                .pop()
+                .unwrap_or_default();
+            let dir = launch.cwd.join(dir);
+            crate::arma3::write_battleye_config(&dir, spec.rcon_port, &spec.rcon_password)
+                .map_err(|e| {
+                    AdapterError(format!(
+                        "cannot write the BattlEye config in {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+        }
+        Ok(())
     }
 
     fn log_files(&self, spec: &pb::ServerSpec) -> Result<LogFiles, AdapterError> {
@@ -747,6 +782,45 @@ game = "port"
                 .reason
                 .contains("control characters")
         );
+    }
+
+    #[test]
+    fn a_battleye_game_gets_its_rcon_port_and_config() {
+        let def = r##"
+name = "be-game"
+[process]
+args = ["-rcon={rcon_port}"]
+[rcon]
+protocol = "battleye"
+stop_command = "#shutdown"
+config_dir = "{working_dir}/be"
+"##;
+        let d = Declared::parse(def, "be.toml").expect("valid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = pb::ServerSpec {
+            server_id: 1,
+            name: "b".into(),
+            game_type: "be-game".into(),
+            executable_path: dir.path().join("run").display().to_string(),
+            rcon_port: 2400,
+            rcon_password: "pw".into(),
+            ..Default::default()
+        };
+        d.validate(&spec).expect("rcon allowed");
+        let l = d.launch(&spec).expect("launch");
+        assert_eq!(l.args, vec!["-rcon=2400"]);
+        d.prepare(&spec, &l).expect("prepare");
+        let cfg = std::fs::read_to_string(dir.path().join("be/beserver_x64.cfg")).expect("cfg");
+        assert!(
+            cfg.contains("RConPassword pw") && cfg.contains("RConPort 2400"),
+            "{cfg}"
+        );
+        assert_eq!(d.rcon(&spec), Some(RconProtocol::BattlEye));
+        assert_eq!(
+            d.stop_sequence(&spec),
+            vec![StopStep::Rcon("#shutdown".into()), StopStep::Signal(15)]
+        );
+        assert!(d.info().has_rcon);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! is loaded and filled in for each server. `{{` and `}}` stand for literal braces.
 //!
 //! Placeholders: `{server.id}`, `{server.name}`, `{executable}`, `{executable_dir}`,
-//! `{working_dir}`, `{log_dir}` and `{settings.NAME}` (a server setting the adapter declares).
+//! `{working_dir}`, `{log_dir}`, `{rcon_port}` and `{settings.NAME}` (a server setting the adapter declares).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,8 @@ pub enum Var {
     WorkingDir,
     /// `{log_dir}` (not allowed in the log dir template itself).
     LogDir,
+    /// `{rcon_port}` (the server's RCon port; 0 without RCon).
+    RconPort,
     /// `{settings.NAME}`.
     Setting(String),
 }
@@ -54,6 +56,8 @@ pub struct Values<'a> {
     pub working_dir: &'a str,
     /// `{log_dir}`.
     pub log_dir: &'a str,
+    /// `{rcon_port}`.
+    pub rcon_port: i32,
     /// The server's settings.
     pub settings: &'a std::collections::HashMap<String, String>,
 }
@@ -66,6 +70,7 @@ fn var_of(name: &str) -> Option<Var> {
         "executable_dir" => Var::ExecutableDir,
         "working_dir" => Var::WorkingDir,
         "log_dir" => Var::LogDir,
+        "rcon_port" => Var::RconPort,
         _ => {
             let s = name.strip_prefix("settings.")?;
             if !valid_setting_name(s) {
@@ -116,7 +121,7 @@ impl Template {
                     let var = var_of(name.trim()).ok_or_else(|| {
                         AdapterError(format!(
                             "{text:?}: unknown placeholder {{{name}}}; known: {{server.id}}, {{server.name}}, \
-                             {{executable}}, {{executable_dir}}, {{working_dir}}, {{log_dir}}, {{settings.NAME}}"
+                             {{executable}}, {{executable_dir}}, {{working_dir}}, {{log_dir}}, {{rcon_port}}, {{settings.NAME}}"
                         ))
                     })?;
                     if !lit.is_empty() {
@@ -160,6 +165,7 @@ impl Template {
                     Var::ExecutableDir => out.push_str(v.executable_dir),
                     Var::WorkingDir => out.push_str(v.working_dir),
                     Var::LogDir => out.push_str(v.log_dir),
+                    Var::RconPort => out.push_str(&v.rcon_port.to_string()),
                     Var::Setting(name) => {
                         out.push_str(v.settings.get(name).map_or("", String::as_str));
                     }
@@ -199,6 +205,7 @@ mod tests {
             executable_dir: "/srv/x",
             working_dir: "/srv/x",
             log_dir: "/srv/x/logs",
+            rcon_port: 0,
             settings: &settings,
         };
         assert_eq!(t.render(&v), "--port=2302 {x} main#7");

@@ -133,7 +133,7 @@ struct Slot {
     /// The log task: started at the first start (or re-attach) and kept until the server is
     /// removed, so the end of a log is read after the process exits and a new file at the next
     /// start is followed as a rotation.
-    logs: Mutex<Option<Bundle>>,
+    logs: Mutex<Option<(String, Bundle)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -369,7 +369,7 @@ impl Supervisor {
             keep
         });
         for slot in dropped {
-            if let Some(logs) = lock(&slot.logs).take() {
+            if let Some((_, logs)) = lock(&slot.logs).take() {
                 self.tasks.spawn(logs.stop(Duration::from_secs(10)));
             }
         }
@@ -387,7 +387,7 @@ impl Supervisor {
         if let Some(t) = lock(&slot.rt).pending_restart.take() {
             t.cancel();
         }
-        if let Some(logs) = lock(&slot.logs).take() {
+        if let Some((_, logs)) = lock(&slot.logs).take() {
             self.tasks.spawn(logs.stop(Duration::from_secs(10)));
         }
         lock(&self.slots).remove(&id);
@@ -840,15 +840,18 @@ impl Supervisor {
             rt.pid
         };
         let spec = lock(&slot.spec).clone();
-        let steps = match self.cfg.adapters.for_spec(&spec) {
-            Ok(a) => a.stop_sequence(&spec),
+        let (steps, launch) = match self.cfg.adapters.for_spec(&spec) {
+            Ok(a) => (a.stop_sequence(&spec), a.launch(&spec).ok()),
             Err(e) => {
                 tracing::warn!(server_id = slot.id, error = %e, "no adapter for the stop; sending SIGTERM");
-                vec![StopStep::Signal(Signal::SIGTERM as i32)]
+                (vec![StopStep::Signal(Signal::SIGTERM as i32)], None)
             }
         };
         for step in steps {
-            if self.stop_step(slot, pid, &step, &seen).await? {
+            if self
+                .stop_step(slot, pid, &step, launch.as_ref(), &seen)
+                .await?
+            {
                 return Ok(());
             }
             tracing::warn!(server_id = slot.id, pid, step = %step, "no exit after this stop step within the stop timeout");
@@ -871,6 +874,7 @@ impl Supervisor {
         slot: &Arc<Slot>,
         pid: i32,
         step: &StopStep,
+        launch: Option<&languard_adapters::Launch>,
         seen: &watch::Receiver<u64>,
     ) -> Result<bool, CmdError> {
         match step {
@@ -894,7 +898,13 @@ impl Supervisor {
                 let Some((program, args)) = argv.split_first() else {
                     return Ok(false);
                 };
-                let run = tokio::process::Command::new(program)
+                let mut cmd = tokio::process::Command::new(program);
+                // Like the server itself: its working dir and environment.
+                if let Some(l) = launch {
+                    cmd.current_dir(&l.cwd)
+                        .envs(l.env.iter().map(|(k, v)| (k, v)));
+                }
+                let run = cmd
                     .args(args)
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::null())
@@ -1010,10 +1020,32 @@ impl Supervisor {
     }
 
     /// Starts the server's log task unless it runs already.
+    /// A changed log source (directory, patterns, parser or time zone, e.g. after UpdateServer)
+    /// replaces the running task at the next start.
     fn ensure_log_task(&self, slot: &Arc<Slot>, spec: &pb::ServerSpec) {
+        let settings: std::collections::BTreeMap<_, _> = spec.settings.iter().collect();
+        let key = format!(
+            "{}|{}|{}|{:?}|{settings:?}|{}",
+            spec.game_type,
+            spec.executable_path,
+            spec.working_dir,
+            spec.arma3,
+            spec.adapter_definition
+        );
         let mut logs_slot = lock(&slot.logs);
-        if logs_slot.is_some() {
-            return;
+        match logs_slot.take() {
+            Some((k, bundle)) if k == key => {
+                *logs_slot = Some((k, bundle));
+                return;
+            }
+            Some((_, old)) => {
+                tracing::info!(
+                    server_id = slot.id,
+                    "log source changed; following the new one"
+                );
+                self.tasks.spawn(old.stop(Duration::from_secs(10)));
+            }
+            None => {}
         }
         let bundle = Bundle::new(&self.root, self.cfg.task_backoff);
         let server_dir = self.state.server_dir(slot.id);
@@ -1047,7 +1079,7 @@ impl Supervisor {
         bundle.spawn("logs", slot.id, move || {
             crate::logs::run(id, logs.clone(), outbox.clone(), token.clone())
         });
-        *logs_slot = Some(bundle);
+        *logs_slot = Some((key, bundle));
     }
 
     /// Sends an RCon command to a server.

@@ -16,6 +16,9 @@ use crate::identity::{Checkpoint, FINGERPRINT_MAX_LEN, FileIdentity, dev_ino};
 use crate::line::{LineAssembler, RawLine, decode};
 use crate::types::{CheckpointMiss, RotationReason, TailEvent, TailLine, TailRecord, TailStats};
 
+/// The span over which the file's growth is judged by the flood guard.
+const GROWTH_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How much older than the current file a newly appeared file may be and still count as a
 /// rotation (the old writer may touch its file just after the new file was created).
 const NEWER_SLACK: Duration = Duration::from_secs(5);
@@ -92,6 +95,8 @@ pub(crate) struct Engine {
     last_scan: Option<Instant>,
     last_verify: Instant,
     flood: FloodGuard,
+    /// (time, size) of the current file at recent steps, for the write rate.
+    growth: std::collections::VecDeque<(Instant, u64)>,
     pending: Vec<TailRecord>,
     chunk: Vec<u8>,
     stats: TailStats,
@@ -112,6 +117,7 @@ impl Engine {
             last_scan: None,
             last_verify: Instant::now(),
             flood,
+            growth: std::collections::VecDeque::new(),
             pending: Vec::new(),
             chunk,
             stats: TailStats::default(),
@@ -119,15 +125,57 @@ impl Engine {
         }
     }
 
-    /// The consumer held the reader back (its channel was full): what the file holds now is a
-    /// backlog of the pipeline, not the server's writing rate, so it is exempt from the flood
-    /// guard like the backlog found at open (unless `flood_guard_backlog`).
-    pub(crate) fn exempt_backlog(&mut self) {
-        if let Some(cur) = self.cur.as_mut()
-            && let Ok(m) = cur.file.metadata()
-        {
-            cur.backlog_end = cur.backlog_end.max(m.len());
+    /// Records the current file's size (once per step) for [`Engine::writing_calmly`].
+    fn sample_growth(&mut self, now: Instant) {
+        let Some(len) = self
+            .cur
+            .as_ref()
+            .and_then(|c| c.file.metadata().ok())
+            .map(|m| m.len())
+        else {
+            self.growth.clear();
+            return;
+        };
+        if self.growth.back().is_some_and(|(_, l)| *l > len) {
+            self.growth.clear(); // truncated: a new history
         }
+        self.growth.push_back((now, len));
+        // Keep the newest sample at least a window old, and nothing older.
+        while self.growth.len() > 2
+            && self
+                .growth
+                .get(1)
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= GROWTH_WINDOW)
+        {
+            self.growth.pop_front();
+        }
+    }
+
+    /// Whether the server writes no faster than the flood guard allows, judged by how fast the
+    /// file grew over the last second or more (lines estimated from the average line length).
+    /// The guard limits what the server writes, not how fast the reader catches up: a backlog
+    /// that piled up while the consumer held the reader back (e.g. the agent's spool was full)
+    /// passes when it was written calmly, and is judged line by line when it was a flood.
+    fn writing_calmly(&self, now: Instant) -> bool {
+        let limit = self.flood.limit();
+        if limit == 0 {
+            return true;
+        }
+        let (Some((t0, l0)), Some((_, l1))) = (self.growth.front(), self.growth.back()) else {
+            return false;
+        };
+        let span = now.saturating_duration_since(*t0);
+        if span < GROWTH_WINDOW {
+            return false; // not known yet: the guard decides
+        }
+        let seen = self.stats.lines + self.stats.dropped_lines;
+        let avg_line = self
+            .stats
+            .bytes_read
+            .checked_div(seen)
+            .map_or(80, |b| b.max(1));
+        let lines_per_sec = l1.saturating_sub(*l0) as f64 / avg_line as f64 / span.as_secs_f64();
+        lines_per_sec <= f64::from(limit)
     }
 
     pub(crate) fn set_notify_active(&mut self, active: bool) {
@@ -210,6 +258,8 @@ impl Engine {
         // Before reading new bytes: was the file truncated or rewritten since the last step?
         // (Reading first would deliver the rewritten file's bytes from the old offset.)
         let _ = self.check_rewritten(now, true, &mut out);
+        self.sample_growth(now);
+        let calm = self.writing_calmly(now);
         let mut more = false;
         // Bounds the time of one step (and so the reaction to cancel) while skipping an
         // overlong line or dropping a flood, which fill no batch.
@@ -260,7 +310,7 @@ impl Engine {
                     let stats = &mut self.stats;
                     asm.feed(&self.chunk[..n], start, |raw| {
                         *line_end = raw.offset_after;
-                        if raw.offset_after <= exempt_until || flood.admit(now) {
+                        if raw.offset_after <= exempt_until || calm || flood.admit(now) {
                             push_line(&mut out, stats, raw, id, path, false);
                         } else {
                             stats.dropped_lines += 1;

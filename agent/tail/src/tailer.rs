@@ -21,9 +21,6 @@ use crate::identity::{Checkpoint, FileIdentity, dev_ino};
 use crate::prune::prune_keys;
 use crate::types::{TailBatch, TailStats};
 
-/// A send that waited this long means the consumer held the reader back.
-const BACKPRESSURE: Duration = Duration::from_millis(200);
-
 /// Starts tailers. See the crate documentation.
 #[derive(Debug, Clone, Copy)]
 pub struct Tailer;
@@ -166,8 +163,6 @@ async fn run(
     };
     tracing::debug!("log tail started");
 
-    // Whether the last send waited for the consumer (see `Engine::exempt_backlog`).
-    let mut held_back = false;
     loop {
         if cancel.is_cancelled() {
             break;
@@ -176,11 +171,7 @@ async fn run(
         watch.ensure(now);
         engine.set_notify_active(watch.active());
         let changed = dir_changed.swap(false, Ordering::AcqRel);
-        let exempt = std::mem::take(&mut held_back);
         let (e, out) = match tokio::task::spawn_blocking(move || {
-            if exempt {
-                engine.exempt_backlog();
-            }
             let out = engine.step(changed);
             (engine, out)
         })
@@ -198,7 +189,6 @@ async fn run(
                 records: out.records,
                 position: out.position,
             };
-            let sent_at = Instant::now();
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
@@ -207,7 +197,6 @@ async fn run(
                     break;
                 },
             }
-            held_back = sent_at.elapsed() >= BACKPRESSURE;
         }
         if out.more {
             continue;

@@ -649,3 +649,41 @@ async fn lines_held_back_by_the_consumer_are_not_judged_by_the_reading_rate() {
     assert_eq!(t.lines[1799].text, "slow 1799");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_written_while_the_consumer_held_back_is_still_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.log");
+    append(&path, b"");
+    let mut cfg = file_cfg(&path);
+    cfg.max_lines_per_sec = 1000;
+    cfg.channel_capacity = 1;
+    cfg.batch_max_lines = 50;
+    let mut t = Tail::spawn(cfg, None);
+    t.until("open", |t| !t.events.is_empty()).await;
+    // Fill the channel, then flood (20,000 lines in well under a second) while nothing is taken.
+    append(&path, numbered("first", 0..200).as_bytes());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    append(&path, numbered("flood", 0..20_000).as_bytes());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let total = |t: &Tail| {
+        t.lines.len() as u64
+            + t.events
+                .iter()
+                .map(|e| match e {
+                    TailEvent::Dropped { count, .. } => *count,
+                    _ => 0,
+                })
+                .sum::<u64>()
+    };
+    t.until("every line delivered or reported dropped", |t| {
+        total(t) >= 20_200
+    })
+    .await;
+    assert!(
+        t.handle.stats().dropped_lines > 10_000,
+        "the flood guard still applies: {:?}",
+        t.handle.stats()
+    );
+    t.stop().await;
+}

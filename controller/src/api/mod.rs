@@ -45,4 +45,6 @@ pub struct Ctx {
     pub ingest: crate::db::writer::IngestStats,
     /// The game adapters (built in and declared in `adapters_dir`).
     pub adapters: Arc<languard_adapters::Registry>,
+    /// One spec push at a time per node, so an older spec never overtakes a newer one.
+    pub spec_pushes: specs::PushLocks,
 }

@@ -160,6 +160,12 @@ pub fn validate(s: &pb::Schedule) -> ApiResult<()> {
             format!("{:?} is not a cron expression: {e}", s.cron),
         )
     })?;
+    if next_run(&s.cron, "", Utc::now()).is_none() {
+        return Err(ApiError::invalid(
+            "schedule.cron",
+            format!("{:?} never fires (no matching date)", s.cron),
+        ));
+    }
     if !s.time_zone.is_empty() && s.time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(ApiError::invalid(
             "schedule.time_zone",
@@ -511,6 +517,14 @@ mod tests {
                 ..base()
             }),
             "schedule.action"
+        );
+        assert_eq!(
+            field(pb::Schedule {
+                cron: "0 0 30 2 *".into(),
+                ..base()
+            }),
+            "schedule.cron",
+            "February 30th never comes"
         );
         let dup = pb::Schedule {
             action: Some(pb::schedule::Action::Restart(pb::RestartAction {

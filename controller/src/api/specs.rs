@@ -2,6 +2,7 @@
 //! definition of its declared adapter, and its enabled schedules.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use languard_proto::v1 as pb;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -39,9 +40,37 @@ pub async fn build(ctx: &Ctx, rows: &[servers::Model]) -> ApiResult<Vec<pb::Serv
         .collect())
 }
 
+/// Per-node locks that order spec pushes.
+#[derive(Clone, Default)]
+pub struct PushLocks(Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl PushLocks {
+    async fn lock(&self, node_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(node_id)
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+}
+
 /// Sends the current spec of `row` to its agent if it is connected (it gets every spec again in
-/// `SessionAccepted` when it reconnects).
+/// `SessionAccepted` when it reconnects). Pushes to one node are serialised and each reads the
+/// server afresh under the lock, so the agent always ends with the newest spec.
 pub async fn push(ctx: &Ctx, row: &servers::Model) {
+    let _order = ctx.spec_pushes.lock(row.node_id).await;
+    let row = match servers::Entity::find_by_id(row.id).one(&ctx.db).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return, // deleted meanwhile
+        Err(e) => {
+            tracing::warn!(server_id = row.id, error = %e, "spec not read; the agent gets it on reconnect");
+            return;
+        }
+    };
+    let row = &row;
     let spec = match build(ctx, std::slice::from_ref(row)).await {
         Ok(mut v) => match v.pop() {
             Some(s) => s,
