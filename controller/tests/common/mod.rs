@@ -104,6 +104,12 @@ impl Controller {
 
     /// Starts a controller with extra `LANGUARD_*` environment settings.
     pub async fn start_with(env: &[(&str, &str)]) -> Controller {
+        Self::start_on("127.0.0.1:0", env).await
+    }
+
+    /// Starts a controller listening on `listen` (e.g. "0.0.0.0:0" for agents in other network
+    /// namespaces) with extra environment settings.
+    pub async fn start_on(listen: &str, env: &[(&str, &str)]) -> Controller {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -120,7 +126,7 @@ impl Controller {
             _tmp: Some(tmp),
             extra,
         };
-        c.spawn("127.0.0.1:0").await;
+        c.spawn(listen).await;
         c
     }
 
@@ -293,6 +299,8 @@ pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
 /// A running agent process.
 pub struct Agent {
     child: Option<Child>,
+    /// The network namespace the agent runs in (`ip netns exec`), if any.
+    netns: Option<String>,
     pub state_dir: PathBuf,
     controller_url: String,
     token: String,
@@ -300,8 +308,19 @@ pub struct Agent {
 
 impl Agent {
     pub async fn start(controller_url: &str, token: &str, state_dir: &Path) -> Agent {
+        Self::start_in(None, controller_url, token, state_dir).await
+    }
+
+    /// Starts an agent inside the network namespace `netns` (when given).
+    pub async fn start_in(
+        netns: Option<&str>,
+        controller_url: &str,
+        token: &str,
+        state_dir: &Path,
+    ) -> Agent {
         let mut a = Agent {
             child: None,
+            netns: netns.map(str::to_owned),
             state_dir: state_dir.to_owned(),
             controller_url: controller_url.into(),
             token: token.into(),
@@ -317,7 +336,15 @@ impl Agent {
             .append(true)
             .open(self.state_dir.join("agent.log"))
             .unwrap();
-        let child = Command::new(agent_bin())
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.arg("netns").arg("exec").arg(ns).arg(agent_bin());
+                c
+            }
+            None => Command::new(agent_bin()),
+        };
+        let child = cmd
             .arg("--controller-url")
             .arg(&self.controller_url)
             .arg("--node-token")
@@ -669,6 +696,7 @@ impl Agent {
         }
         Agent {
             child: Some(cmd.spawn().expect("spawn agent")),
+            netns: None,
             state_dir: state_dir.to_owned(),
             controller_url: controller_url.into(),
             token: token.into(),
