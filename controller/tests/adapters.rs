@@ -61,7 +61,7 @@ async fn a_declared_adapter_runs_a_real_process_with_its_log_regex_and_stop_sign
 
     // Listed with capabilities; the broken file is reported and skipped.
     let types = servers
-        .list_game_types(authed(pb::ListGameTypesRequest {}, &viewer))
+        .list_game_types(authed(pb::ListGameTypesRequest::default(), &viewer))
         .await
         .expect("list")
         .into_inner()

@@ -473,3 +473,79 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
         }
     }
 }
+
+fn gap(reason: &str) -> pb::agent_event::Body {
+    pb::agent_event::Body::Gap(pb::Gap {
+        dropped_metrics: 1,
+        dropped_log_lines: 0,
+        reason: reason.into(),
+    })
+}
+
+#[tokio::test]
+async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
+    let c = Controller::start().await;
+    let admin = c.admin_token().await;
+    let (node_id, token) = c.create_node("host-r").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sid = create_server(&c, &admin, node_id, "main", dir.path()).await;
+
+    let mut first = FakeAgent::connect(&c, &token).await;
+    first.send(vec![(sid, gap("first session"))]).await;
+    // The same token connects again (an agent restarted on a flaky link): the new session wins,
+    // the old one is ended by the controller, and the new one carries on from the old one's mark.
+    let mut second = FakeAgent::connect(&c, &token).await;
+    assert!(
+        first.wait_closed(Duration::from_secs(10)).await,
+        "the first session must be ended"
+    );
+    assert_eq!(second.accepted.acked_seq, first.seq);
+    let acked = second.send(vec![(sid, gap("second session"))]).await;
+    assert_eq!(acked, first.seq + 1);
+    assert!(wait_online(&c, &admin, node_id, true).await.online);
+
+    // Rotating the token ends the live session, refuses the old token and admits the new one.
+    let mut nodes = NodeServiceClient::new(c.channel().await);
+    let rotated = nodes
+        .rotate_node_token(authed(pb::RotateNodeTokenRequest { id: node_id }, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    assert_ne!(rotated, token);
+    assert!(
+        second.wait_closed(Duration::from_secs(10)).await,
+        "rotation must end the session of the old token"
+    );
+    let mut client = pb::agent_service_client::AgentServiceClient::new(c.channel().await);
+    let hello = pb::AgentMessage {
+        body: Some(pb::agent_message::Body::Hello(pb::AgentHello::default())),
+    };
+    let e = client
+        .session(authed(tokio_stream::iter(vec![hello]), &token))
+        .await
+        .expect_err("the old token is refused");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let mut third = FakeAgent::connect(&c, &rotated).await;
+    assert_eq!(third.accepted.acked_seq, acked);
+    third.send(vec![(sid, gap("rotated token"))]).await;
+    // Every event arrived once.
+    let mut events = EventServiceClient::new(c.channel().await);
+    let listed = events
+        .list_events(authed(
+            pb::ListEventsRequest {
+                server_id: sid,
+                page_size: 100,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    for reason in ["first session", "second session", "rotated token"] {
+        let n = listed.iter().filter(|e| e.message.contains(reason)).count();
+        assert_eq!(n, 1, "{reason}: {listed:?}");
+    }
+}

@@ -33,10 +33,10 @@ async fn login_ok_and_wrong_password() {
 }
 
 fn jwt(header: &str, claims: serde_json::Value, secret: &[u8]) -> String {
-    use jsonwebtoken::{EncodingKey, Header, encode};
-    let _ = header;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let alg: Algorithm = header.parse().unwrap();
     encode(
-        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &Header::new(alg),
         &claims,
         &EncodingKey::from_secret(secret).unwrap(),
     )
@@ -74,6 +74,15 @@ async fn expired_forged_and_alg_none_tokens_are_refused() {
         .await
         .expect_err("forged");
     assert_eq!(e.code(), Code::Unauthenticated);
+    // Signed with the real secret, but by another algorithm: the algorithm is pinned to HS256.
+    for alg in ["HS384", "HS512"] {
+        let other = jwt(alg, claims(now + 600), JWT_SECRET.as_bytes());
+        let e = auth
+            .who_am_i(authed(pb::WhoAmIRequest {}, &other))
+            .await
+            .expect_err(alg);
+        assert_eq!(e.code(), Code::Unauthenticated, "{alg}");
+    }
     // alg: none.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims(now + 600).to_string());
@@ -124,11 +133,33 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .await
         .expect_err("family revoked");
     assert_eq!(e.code(), Code::Unauthenticated);
-    // A new login starts a new family, and logout revokes it.
+    // A new login starts a new family, and logout revokes it. Logout needs the caller's access token,
+    // and a caller can only log out their own sessions.
     let third = c.login("admin", ADMIN_PASSWORD).await.unwrap();
-    auth.logout(pb::LogoutRequest {
-        refresh_token: third.refresh_token.clone(),
-    })
+    let e = auth
+        .logout(pb::LogoutRequest {
+            refresh_token: third.refresh_token.clone(),
+        })
+        .await
+        .expect_err("logout without an access token");
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let watcher = c.user_token("watcher", pb::Role::Viewer).await;
+    let e = auth
+        .logout(authed(
+            pb::LogoutRequest {
+                refresh_token: third.refresh_token.clone(),
+            },
+            &watcher,
+        ))
+        .await
+        .expect_err("another user's refresh token");
+    assert_eq!(e.code(), Code::PermissionDenied);
+    auth.logout(authed(
+        pb::LogoutRequest {
+            refresh_token: third.refresh_token.clone(),
+        },
+        &third.access_token,
+    ))
     .await
     .expect("logout");
     let e = auth
@@ -232,6 +263,24 @@ async fn login_rate_limit() {
         "{}",
         e.message()
     );
+}
+
+#[tokio::test]
+async fn login_rate_limit_per_client_address() {
+    // Every attempt names another user, so only the per-address limit can stop them.
+    let c = Controller::start_with(&[("LANGUARD_LOGIN_ATTEMPTS_PER_MINUTE", "5")]).await;
+    for i in 0..5 {
+        let e = c
+            .login(&format!("guess{i}"), "bad")
+            .await
+            .expect_err("unknown user");
+        assert_eq!(e.code(), Code::Unauthenticated);
+    }
+    let e = c
+        .login("admin", ADMIN_PASSWORD)
+        .await
+        .expect_err("limited by address even for a fresh username");
+    assert_eq!(e.code(), Code::ResourceExhausted, "{}", e.message());
 }
 
 #[tokio::test]

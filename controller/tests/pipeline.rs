@@ -147,7 +147,13 @@ async fn logs_players_and_rcon_actions_from_a_real_server() {
         let admin = e.admin.clone();
         async move {
             let p = players
-                .list_players(authed(pb::ListPlayersRequest { server_id: s.id }, &admin))
+                .list_players(authed(
+                    pb::ListPlayersRequest {
+                        server_id: s.id,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
                 .await
                 .ok()?
                 .into_inner()
@@ -183,7 +189,13 @@ async fn logs_players_and_rcon_actions_from_a_real_server() {
         let admin = e.admin.clone();
         async move {
             let p = players
-                .list_players(authed(pb::ListPlayersRequest { server_id: s.id }, &admin))
+                .list_players(authed(
+                    pb::ListPlayersRequest {
+                        server_id: s.id,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
                 .await
                 .ok()?
                 .into_inner()
@@ -219,7 +231,13 @@ async fn logs_players_and_rcon_actions_from_a_real_server() {
         .await
         .expect("say");
     let bans = players
-        .list_bans(authed(pb::ListBansRequest { server_id: s.id }, &operator))
+        .list_bans(authed(
+            pb::ListBansRequest {
+                server_id: s.id,
+                ..Default::default()
+            },
+            &operator,
+        ))
         .await
         .expect("bans")
         .into_inner();
@@ -262,7 +280,13 @@ async fn logs_players_and_rcon_actions_from_a_real_server() {
         last.text
     );
     let left = players
-        .list_players(authed(pb::ListPlayersRequest { server_id: s.id }, &e.admin))
+        .list_players(authed(
+            pb::ListPlayersRequest {
+                server_id: s.id,
+                ..Default::default()
+            },
+            &e.admin,
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -112,11 +112,17 @@ async fn players_on(
     token: &str,
     server_id: i64,
 ) -> Vec<pb::Player> {
-    p.list_players(authed(pb::ListPlayersRequest { server_id }, token))
-        .await
-        .unwrap()
-        .into_inner()
-        .players
+    p.list_players(authed(
+        pb::ListPlayersRequest {
+            server_id,
+            ..Default::default()
+        },
+        token,
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .players
 }
 
 async fn sessions(
@@ -392,6 +398,30 @@ async fn snapshots_reconcile_without_fake_joins_or_leaves() {
     );
     let mut p = PlayerServiceClient::new(c.channel().await);
     let before = players_on(&mut p, &rig.admin, sid).await;
+    // Paged one at a time, the same list in the same order.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let r = p
+            .list_players(authed(
+                pb::ListPlayersRequest {
+                    server_id: sid,
+                    page_size: 1,
+                    page_token: token,
+                },
+                &rig.admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.players.len() <= 1);
+        paged.extend(r.players);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    assert_eq!(paged, before);
     // The same snapshot again (an RCon reconnect, an agent restart): nothing happens.
     rig.agent
         .send(vec![
@@ -692,7 +722,13 @@ async fn rcon_actions_send_the_right_commands_and_are_recorded() {
         rpc!(
             ch,
             list_bans,
-            authed(pb::ListBansRequest { server_id: sid }, &op)
+            authed(
+                pb::ListBansRequest {
+                    server_id: sid,
+                    ..Default::default()
+                },
+                &op
+            )
         ),
     )
     .await;

@@ -447,3 +447,174 @@ async fn mutual_tls_admits_an_agent_with_a_client_certificate_and_refuses_one_wi
     .await;
     agent.kill().await.ok();
 }
+
+/// A gap event: the simplest event an agent can send that lands in the history.
+fn gap(reason: &str) -> pb::agent_event::Body {
+    pb::agent_event::Body::Gap(pb::Gap {
+        dropped_metrics: 1,
+        dropped_log_lines: 0,
+        reason: reason.into(),
+    })
+}
+
+/// Decodes what has arrived of a chunked HTTP/1.1 body: the data of every complete chunk, and
+/// whether the final (empty) chunk was seen.
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .expect("chunk size line");
+        if size == 0 {
+            return (out, true);
+        }
+        let start = eol + 2;
+        if raw.len() < start + size + 2 {
+            return (out, false);
+        }
+        out.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[start + size + 2..];
+    }
+}
+
+/// Splits grpc-web frames: (flag, payload) of each complete frame.
+fn grpc_web_frames(mut body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while body.len() >= 5 {
+        let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+        if body.len() < 5 + len {
+            break;
+        }
+        frames.push((body[0], body[5..5 + len].to_vec()));
+        body = &body[5 + len..];
+    }
+    frames
+}
+
+#[tokio::test]
+async fn watch_events_streams_over_grpc_web_on_http1() {
+    let c = Controller::start().await;
+    let mut rig = Rig::new(&c, "web-node").await;
+    let msg = pb::WatchEventsRequest {
+        server_id: rig.server_id,
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let head = format!(
+        "POST /languard.v1.EventService/WatchEvents HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        rig.admin,
+        frame.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&frame).await.unwrap();
+    // The response head arrives before any event: the stream is open.
+    let mut raw = Vec::new();
+    let split = loop {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("response head")
+            .unwrap();
+        assert!(n > 0, "closed before the head");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut body = raw[split + 4..].to_vec();
+    // Events sent by the agent after the stream opened arrive as grpc-web data frames.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    let seen = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no live event");
+        n += 1;
+        rig.agent
+            .send(vec![(rig.server_id, gap(&format!("via grpc-web {n}")))])
+            .await;
+        let mut buf = [0u8; 8192];
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            let k = r.unwrap();
+            assert!(k > 0, "stream closed");
+            body.extend_from_slice(&buf[..k]);
+        }
+        let (data, ended) = dechunk(&body);
+        assert!(!ended, "the stream ended early");
+        let events: Vec<pb::LiveEvent> = grpc_web_frames(&data)
+            .into_iter()
+            .filter(|(flag, _)| *flag == 0)
+            .map(|(_, m)| pb::LiveEvent::decode(m.as_slice()).expect("LiveEvent"))
+            .collect();
+        if let Some(e) = events.into_iter().find_map(|e| match e.payload {
+            Some(pb::live_event::Payload::Event(ev)) if ev.message.contains("via grpc-web") => {
+                Some(ev)
+            }
+            _ => None,
+        }) {
+            break e;
+        }
+    };
+    assert_eq!(seen.server_id, rig.server_id);
+    assert_eq!(seen.r#type, "gap");
+}
+
+#[tokio::test]
+async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
+    let mut c = Controller::start().await;
+    let mut rig = Rig::new(&c, "node-t").await;
+    let mut events = pb::event_service_client::EventServiceClient::new(c.channel().await);
+    let mut watch = events
+        .watch_events(authed(pb::WatchEventsRequest { server_id: 0 }, &rig.admin))
+        .await
+        .expect("watch")
+        .into_inner();
+    for i in 0..20 {
+        rig.agent
+            .send(vec![(rig.server_id, gap(&format!("before shutdown {i}")))])
+            .await;
+    }
+    assert!(c.terminate().await, "the controller must exit with success");
+    // The live streams were ended by the controller, not left hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match watch.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "WatchEvents must end at shutdown");
+    assert!(
+        rig.agent.wait_closed(Duration::from_secs(10)).await,
+        "the agent session must end at shutdown"
+    );
+    // Everything acknowledged before the signal is in the database after a restart.
+    c.restart().await;
+    let admin = c.admin_token().await;
+    let mut events = pb::event_service_client::EventServiceClient::new(c.channel().await);
+    let listed = events
+        .list_events(authed(
+            pb::ListEventsRequest {
+                server_id: rig.server_id,
+                r#type: "gap".into(),
+                page_size: 100,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(listed.len(), 20, "{listed:?}");
+}

@@ -101,13 +101,23 @@ impl AuthApi {
         self.tokens_for(&user, Some(row.family_id)).await
     }
 
-    async fn logout(&self, r: pb::LogoutRequest) -> ApiResult<pb::LogoutResponse> {
+    async fn logout(&self, req: Request<pb::LogoutRequest>) -> ApiResult<pb::LogoutResponse> {
+        let caller = self.ctx.auth.require(&req, Role::Viewer).await?;
+        let r = req.into_inner();
+        if r.refresh_token.is_empty() {
+            return Err(ApiError::invalid("refresh_token", "must not be empty"));
+        }
         let hash = refresh::hash_token(&r.refresh_token);
         let row = crate::db::entities::refresh_tokens::Entity::find()
             .filter(crate::db::entities::refresh_tokens::Column::TokenHash.eq(hash))
             .one(&self.ctx.db)
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("invalid refresh token".into()))?;
+        if row.user_id != caller.user_id {
+            return Err(ApiError::PermissionDenied(
+                "the refresh token belongs to another user".into(),
+            ));
+        }
         refresh::revoke_family(&self.ctx.db, &row.family_id, Utc::now()).await?;
         Ok(pb::LogoutResponse {})
     }
@@ -167,9 +177,7 @@ impl AuthService for AuthApi {
         &self,
         req: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        Ok(Response::new(
-            AuthApi::logout(self, req.into_inner()).await?,
-        ))
+        Ok(Response::new(AuthApi::logout(self, req).await?))
     }
 
     async fn who_am_i(

@@ -249,6 +249,7 @@ impl PlayerApi {
     }
 
     async fn list_players_(&self, r: pb::ListPlayersRequest) -> ApiResult<pb::ListPlayersResponse> {
+        let slice = page::parse_slice(r.page_size, &r.page_token)?;
         self.server(r.server_id).await?;
         let rows = players::Entity::find()
             .filter(players::Column::ServerId.eq(r.server_id))
@@ -256,8 +257,10 @@ impl PlayerApi {
             .order_by_asc(players::Column::Id)
             .all(&self.ctx.db)
             .await?;
+        let (rows, next_page_token) = slice.take(rows);
         Ok(pb::ListPlayersResponse {
             players: rows.iter().map(player).collect(),
+            next_page_token,
         })
     }
 
@@ -332,6 +335,7 @@ impl PlayerApi {
     }
 
     async fn bans(&self, c: &Caller, r: pb::ListBansRequest) -> ApiResult<pb::ListBansResponse> {
+        let slice = page::parse_slice(r.page_size, &r.page_token)?;
         let server = self.server(r.server_id).await?;
         let out = self.rcon(c, &server, "bans", "bans".into(), false).await?;
         let list = parse_bans(&out.output);
@@ -344,7 +348,11 @@ impl PlayerApi {
         }
         let mut bans: Vec<pb::Ban> = list.guid_bans.iter().map(|b| ban(b, false)).collect();
         bans.extend(list.ip_bans.iter().map(|b| ban(b, true)));
-        Ok(pb::ListBansResponse { bans })
+        let (bans, next_page_token) = slice.take(bans);
+        Ok(pb::ListBansResponse {
+            bans,
+            next_page_token,
+        })
     }
 
     async fn remove_ban_(

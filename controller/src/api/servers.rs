@@ -591,8 +591,12 @@ impl ServerService for ServerApi {
         req: Request<pb::ListGameTypesRequest>,
     ) -> Result<Response<pb::ListGameTypesResponse>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
+        let r = req.into_inner();
+        let slice = page::parse_slice(r.page_size, &r.page_token)?;
+        let (game_types, next_page_token) = slice.take(self.ctx.adapters.list());
         Ok(Response::new(pb::ListGameTypesResponse {
-            game_types: self.ctx.adapters.list(),
+            game_types,
+            next_page_token,
         }))
     }
 

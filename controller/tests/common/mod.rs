@@ -476,6 +476,8 @@ pub struct FakeAgent {
     pub accepted: pb::SessionAccepted,
     /// The last sequence number used.
     pub seq: u64,
+    /// Becomes true when the controller ended the session (its stream ended or failed).
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl FakeAgent {
@@ -509,7 +511,9 @@ impl FakeAgent {
         let (ack_tx, acks) = tokio::sync::mpsc::unbounded_channel();
         let (cmd_tx, commands) = tokio::sync::mpsc::unbounded_channel();
         let reply = tx.clone();
+        let (closed_tx, closed) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
+            let _closed = DropSignal(closed_tx);
             while let Ok(Some(m)) = inbound.message().await {
                 match m.body {
                     Some(pb::controller_message::Body::Ack(a)) => {
@@ -545,7 +549,15 @@ impl FakeAgent {
             commands,
             accepted,
             seq,
+            closed,
         }
+    }
+
+    /// Waits until the controller ends this session; false when it is still open after `limit`.
+    pub async fn wait_closed(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.closed.wait_for(|c| *c))
+            .await
+            .is_ok()
     }
 
     /// Sends one batch with the next sequence numbers and returns the acknowledged mark.
@@ -595,6 +607,15 @@ impl FakeAgent {
             })
             .await
             .expect("session open");
+    }
+}
+
+/// Sets its flag when dropped (the end of a reader task, however it ends).
+struct DropSignal(tokio::sync::watch::Sender<bool>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
     }
 }
 
