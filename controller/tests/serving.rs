@@ -585,12 +585,7 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
     assert!(c.terminate().await, "the controller must exit with success");
     // The live streams were ended by the controller, not left hanging.
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match watch.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(_)) = watch.message().await {}
     })
     .await;
     assert!(ended.is_ok(), "WatchEvents must end at shutdown");
