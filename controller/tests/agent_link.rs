@@ -403,16 +403,13 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
     let mut agent = Agent::start(&c.url(), &token, &dir.path().join("agent")).await;
     wait_online(&c, &admin, node_id, true).await;
     let mut servers = ServerServiceClient::new(c.channel().await);
+    let mut spec = fake_server(node_id, "keep", dir.path(), free_game_port(), &[]);
+    spec.auto_restart = true;
+    spec.max_restarts = 3;
     let s = servers
         .create_server(authed(
             pb::CreateServerRequest {
-                server: Some(fake_server(
-                    node_id,
-                    "keep",
-                    dir.path(),
-                    free_game_port(),
-                    &[],
-                )),
+                server: Some(spec),
                 rcon_password: String::new(),
             },
             &admin,
@@ -433,45 +430,100 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
         "agent keeps running without a controller"
     );
     assert!(alive(started.pid));
-    // The agent also restarts while the controller is down, from its cached specs.
+    // The agent also restarts while the controller is down, from its cached specs, and re-attaches.
     agent.restart().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually(Duration::from_secs(20), "re-attached offline", || async {
+        agent.log().contains("re-attached").then_some(())
+    })
+    .await;
+    // The server crashes while the controller is still down: the agent applies the restart policy
+    // on its own, from the specs it cached.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(started.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "auto-restarted offline",
+        || async {
+            agent
+                .log()
+                .lines()
+                .any(|l| l.contains("auto-restart") && l.contains("Running"))
+                .then_some(())
+        },
+    )
+    .await;
+    let back_at = chrono::Utc::now();
     assert!(
-        agent.wait_exit(Duration::from_millis(500)).await.is_none(),
-        "agent starts without a controller"
+        agent.wait_exit(Duration::from_millis(200)).await.is_none(),
+        "agent runs without a controller"
     );
+
     c.restart().await;
     let admin = c.admin_token().await;
     wait_online(&c, &admin, node_id, true).await;
-    // Commands are routed again.
+    // What happened while the controller was away is caught up: the crash and the agent's restart,
+    // stamped with the time they happened, and the server runs under a new pid.
+    let events = EventServiceClient::new(c.channel().await);
+    let status: Vec<pb::ServerEvent> = eventually(Duration::from_secs(30), "caught up", || {
+        let admin = admin.clone();
+        let mut events = events.clone();
+        async move {
+            let ev = events
+                .list_events(authed(
+                    pb::ListEventsRequest {
+                        server_id: s.id,
+                        r#type: "status".into(),
+                        page_size: 200,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .ok()?
+                .into_inner()
+                .events;
+            ev.iter()
+                .any(|e| e.actor == "agent (auto-restart)" && e.attributes["to"] == "running")
+                .then_some(ev)
+        }
+    })
+    .await;
+    let crash = status
+        .iter()
+        .find(|e| e.attributes["to"] == "crashed")
+        .expect("the crash was recorded");
+    let crash_time = crash.time.as_ref().map(|t| t.seconds).unwrap_or_default();
+    assert!(
+        crash_time <= back_at.timestamp(),
+        "the crash is stamped when it happened, not when it arrived"
+    );
     let mut servers = ServerServiceClient::new(c.channel().await);
+    let now = servers
+        .get_server(authed(pb::GetServerRequest { id: s.id }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(now.status, pb::ServerStatus::Running as i32);
+    assert_ne!(now.pid, started.pid);
+    assert!(alive(now.pid));
+    // Commands are routed again, and a start of the running server is refused: no second copy.
     let e = servers
         .start_server(authed(pb::StartServerRequest { id: s.id }, &admin))
-        .await;
-    // Re-attaching to the running process after an agent restart is the supervision issue's work;
-    // here the routed answer (whatever the agent decides) must come back.
-    match e {
-        Ok(r) => assert!(r.into_inner().pid > 0),
-        Err(e) => assert_ne!(e.code(), Code::Unavailable, "{e:?}"),
-    }
+        .await
+        .expect_err("already running");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     // Clean up every game server process this test started.
     let _ = nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(started.pid),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let list = servers
-        .list_servers(authed(pb::ListServersRequest::default(), &admin))
-        .await
-        .unwrap()
-        .into_inner();
-    for s in list.servers {
-        if s.pid > 0 {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(s.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(now.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }
 
 fn gap(reason: &str) -> pb::agent_event::Body {

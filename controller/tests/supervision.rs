@@ -227,16 +227,14 @@ async fn agent_killed_and_restarted_reattaches_without_a_second_copy() {
         .await
         .unwrap()
         .into_inner();
+    // The victim has a restart policy: dying while the agent is down is a crash like any other.
+    let mut victim_spec = fake_server(e.node_id, "victim", e.dir.path(), port + 10, &[]);
+    victim_spec.auto_restart = true;
+    victim_spec.max_restarts = 3;
     let victim = servers
         .create_server(authed(
             pb::CreateServerRequest {
-                server: Some(fake_server(
-                    e.node_id,
-                    "victim",
-                    e.dir.path(),
-                    port + 10,
-                    &[],
-                )),
+                server: Some(victim_spec),
                 rcon_password: String::new(),
             },
             &e.admin,
@@ -302,6 +300,24 @@ async fn agent_killed_and_restarted_reattaches_without_a_second_copy() {
         "{}",
         crash.message
     );
+    // ... and gets the restart policy: the agent starts it again, a new process.
+    let restarted = eventually(Duration::from_secs(20), "victim auto-restarted", || async {
+        let g = get(&e.c, &e.admin, victim.id).await;
+        (g.status == pb::ServerStatus::Running as i32 && g.pid != victim_pid && g.pid > 0)
+            .then_some(g)
+    })
+    .await;
+    assert!(alive(restarted.pid));
+    assert!(
+        status_events(&e.c, &e.admin, victim.id)
+            .await
+            .iter()
+            .any(|x| x.actor == "agent (auto-restart)" && x.attributes["to"] == "starting"),
+        "the restart is the policy's"
+    );
+    let _ = servers
+        .kill_server(authed(pb::KillServerRequest { id: victim.id }, &e.admin))
+        .await;
     // The re-attached server is still supervised: a stop works and its exit is seen.
     let stopped = match servers
         .stop_server(authed(pb::StopServerRequest { id: s.id }, &e.admin))

@@ -1,13 +1,15 @@
 //! The per-server task bundle: the work that runs while a server runs (RCon, log tail, ...), started
 //! together when the server starts or is re-attached, cancelled and awaited together when it stops.
-//! Each task is supervised: an error is logged and counted, and the task restarts with exponential
-//! backoff (5 s doubling to 30 s); it never takes the agent or another server's tasks down.
+//! Each task is supervised: an error or a panic is logged and counted, and the task restarts with
+//! exponential backoff (5 s doubling to 30 s); it never takes the agent or another server's tasks
+//! down.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -58,7 +60,8 @@ impl Bundle {
         self.cancel.clone()
     }
 
-    /// Adds a supervised task: `make` builds one run; an `Err` restarts it after the backoff.
+    /// Adds a supervised task: `make` builds one run; an `Err` or a panic restarts it after the
+    /// backoff.
     pub fn spawn<F, Fut>(&self, name: &'static str, server_id: i64, mut make: F)
     where
         F: FnMut() -> Fut + Send + 'static,
@@ -72,9 +75,12 @@ impl Bundle {
                 let mut delay = b.initial;
                 loop {
                     let began = Instant::now();
+                    // A panic in one run is caught here and treated like an error: the run's state
+                    // is dropped whole and the next run starts from `make` again.
+                    let run = std::panic::AssertUnwindSafe(make()).catch_unwind();
                     let result = tokio::select! {
                         _ = cancel.cancelled() => return,
-                        r = make() => r,
+                        r = run => r.unwrap_or_else(|panic| Err(panic_message(panic.as_ref()))),
                     };
                     match result {
                         Ok(()) => return,
@@ -110,9 +116,55 @@ impl Bundle {
     }
 }
 
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text payload".to_owned());
+    format!("panicked: {text}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_is_counted_and_restarted_and_its_neighbour_keeps_running() {
+        let parent = CancellationToken::new();
+        let b = Bundle::new(&parent, TaskBackoff::default());
+        let runs = Arc::new(AtomicU64::new(0));
+        let r = runs.clone();
+        b.spawn("panicky", 1, move || {
+            let r = r.clone();
+            async move {
+                let n = r.fetch_add(1, Ordering::Relaxed);
+                if n < 2 {
+                    panic!("run {n} broke");
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        let ticks = Arc::new(AtomicU64::new(0));
+        let t = ticks.clone();
+        b.spawn("steady", 1, move || {
+            let t = t.clone();
+            async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
+        // Runs at t=0 (panics), 5 (panics), 15 (stays up).
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(runs.load(Ordering::Relaxed), 3);
+        assert_eq!(b.failures.load(Ordering::Relaxed), 2);
+        assert!(ticks.load(Ordering::Relaxed) >= 19, "the other task ran on");
+        b.stop(Duration::from_secs(5)).await;
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_task_restarts_with_backoff_and_stops_promptly() {
