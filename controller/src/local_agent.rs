@@ -153,6 +153,7 @@ async fn ensure_demo_server(ctx: &Ctx, node_id: i64, data_dir: &Path) -> anyhow:
         auto_restart: Set(true),
         max_restarts: Set(3),
         restart_window_seconds: Set(600),
+        clean_exit_stops: Set(false),
         status: Set("stopped".into()),
         pid: Set(0),
         started_at: Set(None),

@@ -212,6 +212,106 @@ async fn no_restart_without_auto_restart_and_clean_exit_counts_as_crash() {
 }
 
 #[tokio::test]
+async fn a_server_configured_so_treats_a_clean_exit_as_a_stop_but_still_restarts_after_a_crash() {
+    let e = env().await;
+    let mut servers = ServerServiceClient::new(e.c.channel().await);
+    let create = |name: &str, extra: &[&str]| {
+        let mut spec = fake_server(e.node_id, name, e.dir.path(), free_game_port(), extra);
+        spec.auto_restart = true;
+        spec
+    };
+    // Created with the default, then switched by UpdateServer (the setting travels to the agent).
+    let quits = servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(create("quits", &["-fakeExitAfter=1"])),
+                rcon_password: String::new(),
+            },
+            &e.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !quits.clean_exit_stops,
+        "a clean exit is a crash by default"
+    );
+    let updated = servers
+        .update_server(authed(
+            pb::UpdateServerRequest {
+                id: quits.id,
+                server: Some(pb::Server {
+                    clean_exit_stops: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["clean_exit_stops".into()],
+                }),
+                rcon_password: String::new(),
+            },
+            &e.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(updated.clean_exit_stops);
+    let mut crashy_spec = create("crashes", &["-fakeCrashAfter=1", "-fakeExitCode=3"]);
+    crashy_spec.clean_exit_stops = true;
+    let crashes = servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(crashy_spec),
+                rcon_password: String::new(),
+            },
+            &e.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for id in [quits.id, crashes.id] {
+        servers
+            .start_server(authed(pb::StartServerRequest { id }, &e.admin))
+            .await
+            .expect("start");
+    }
+    // Exit 0: stopped, by the server itself, and never restarted.
+    let stop = eventually(Duration::from_secs(20), "stopped on its own", || async {
+        status_events(&e.c, &e.admin, quits.id)
+            .await
+            .into_iter()
+            .find(|x| x.attributes["to"] == "stopped")
+    })
+    .await;
+    assert_eq!(stop.actor, "server");
+    assert_eq!(
+        stop.attributes.get("exit_code").map(String::as_str),
+        Some("0")
+    );
+    // Exit 3 on the other: still a crash, and the restart policy applies.
+    eventually(Duration::from_secs(20), "crash restarted", || async {
+        status_events(&e.c, &e.admin, crashes.id)
+            .await
+            .iter()
+            .any(|x| x.actor == "agent (auto-restart)")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = status_events(&e.c, &e.admin, quits.id).await;
+    assert!(
+        events
+            .iter()
+            .all(|x| x.attributes["to"] != "crashed" && x.actor != "agent (auto-restart)"),
+        "{events:#?}"
+    );
+    let g = get(&e.c, &e.admin, quits.id).await;
+    assert_eq!(g.status, pb::ServerStatus::Stopped as i32);
+    let _ = servers
+        .kill_server(authed(pb::KillServerRequest { id: crashes.id }, &e.admin))
+        .await;
+}
+
+#[tokio::test]
 async fn agent_killed_and_restarted_reattaches_without_a_second_copy() {
     let mut e = env().await;
     let mut servers = ServerServiceClient::new(e.c.channel().await);

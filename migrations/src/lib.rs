@@ -15,6 +15,7 @@ mod m20261203_000009_player_history;
 mod m20261204_000010_logs_players_links;
 mod m20261205_000011_metrics_indexes;
 mod m20261206_000012_schedules;
+mod m20261207_000013_servers_clean_exit;
 
 /// Applies Languard's migrations.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_logs_players_links::Migration),
             Box::new(m20261205_000011_metrics_indexes::Migration),
             Box::new(m20261206_000012_schedules::Migration),
+            Box::new(m20261207_000013_servers_clean_exit::Migration),
         ]
     }
 }

@@ -665,7 +665,27 @@ impl Supervisor {
                 .map(|p| last_lines(p, self.cfg.crash_log_lines))
                 .unwrap_or_default();
             rt.identity = None;
+            let clean_exit_stops = lock(&slot.spec).clean_exit_stops;
             match requested {
+                None if clean_exit_stops && exit.code == Some(0) => {
+                    // The server is configured to end itself on purpose: a stop, no restart.
+                    rt.pid = 0;
+                    self.transition(
+                        slot,
+                        &mut rt,
+                        pb::ServerStatus::Stopped,
+                        Change {
+                            reason: format!(
+                                "exited on its own ({}); a clean exit is a stop for this server",
+                                exit.how
+                            ),
+                            actor: "server".into(),
+                            exit_code: exit.code,
+                            signal: exit.signal,
+                            ..Change::default()
+                        },
+                    );
+                }
                 Some(actor) => {
                     rt.pid = 0;
                     self.transition(

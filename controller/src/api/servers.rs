@@ -45,6 +45,8 @@ pub struct ValidSpec {
     pub max_restarts: i32,
     /// Window.
     pub restart_window_seconds: i32,
+    /// Exit 0 is a stop.
+    pub clean_exit_stops: bool,
     /// Declared-adapter settings.
     pub settings: BTreeMap<String, String>,
 }
@@ -132,6 +134,7 @@ pub fn validate(s: &pb::Server, adapters: &Registry) -> ApiResult<ValidSpec> {
         } else {
             s.restart_window_seconds
         },
+        clean_exit_stops: s.clean_exit_stops,
         settings: spec.settings.into_iter().collect(),
     })
 }
@@ -248,6 +251,7 @@ impl ServerApi {
             auto_restart: Set(spec.auto_restart),
             max_restarts: Set(spec.max_restarts),
             restart_window_seconds: Set(spec.restart_window_seconds),
+            clean_exit_stops: Set(spec.clean_exit_stops),
             status: Set("stopped".into()),
             pid: Set(0),
             started_at: Set(None),
@@ -311,6 +315,7 @@ impl ServerApi {
                 "restart_window_seconds" => {
                     merged.restart_window_seconds = patch.restart_window_seconds
                 }
+                "clean_exit_stops" => merged.clean_exit_stops = patch.clean_exit_stops,
                 "settings" => merged.settings = patch.settings.clone(),
                 other => {
                     return Err(ApiError::invalid(
@@ -341,6 +346,7 @@ impl ServerApi {
         active.auto_restart = Set(spec.auto_restart);
         active.max_restarts = Set(spec.max_restarts);
         active.restart_window_seconds = Set(spec.restart_window_seconds);
+        active.clean_exit_stops = Set(spec.clean_exit_stops);
         active.updated_at = Set(Utc::now());
         let row = active.update(&self.ctx.db).await?;
         let attrs = BTreeMap::from([("fields".to_owned(), mask.join(","))]);

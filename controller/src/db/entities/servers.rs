@@ -33,6 +33,8 @@ pub struct Model {
     pub max_restarts: i32,
     /// The window, seconds.
     pub restart_window_seconds: i32,
+    /// An unrequested exit with code 0 is a stop, not a crash.
+    pub clean_exit_stops: bool,
     /// Last reported status ("stopped", "running", ...).
     pub status: String,
     /// Last reported pid.

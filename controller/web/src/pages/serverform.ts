@@ -179,11 +179,13 @@ async function serverForm({ main, go }: PageContext, id?: bigint): Promise<void>
   const autoRestart = checkbox("Restart automatically after a crash", "auto_restart", s?.autoRestart ?? true);
   const maxRestarts = num("max_restarts", s?.maxRestarts ?? 3, 0, 1000);
   const restartWindow = num("restart_window_seconds", s?.restartWindowSeconds ?? 600, 0, 86400 * 7);
+  const cleanExitStops = checkbox("An exit with code 0 is a stop, not a crash", "clean_exit_stops", s?.cleanExitStops ?? false);
   const crashes = h(
     "fieldset",
     null,
     h("legend", null, "Crashes"),
     h("div", { class: "row" }, autoRestart, field("At most this many restarts", maxRestarts), field("within seconds", restartWindow)),
+    h("div", { class: "row" }, cleanExitStops),
   );
 
   // The adapter's part: the Arma 3 fields, or the settings editor of a declared adapter.
@@ -254,6 +256,7 @@ async function serverForm({ main, go }: PageContext, id?: bigint): Promise<void>
       autoRestart: (autoRestart.querySelector("input") as HTMLInputElement).checked,
       maxRestarts: Number(maxRestarts.value),
       restartWindowSeconds: Number(restartWindow.value),
+      cleanExitStops: (cleanExitStops.querySelector("input") as HTMLInputElement).checked,
     };
     const clear = (clearPassword?.querySelector("input") as HTMLInputElement | undefined)?.checked ?? false;
     submit.disabled = true;
@@ -287,6 +290,7 @@ async function serverForm({ main, go }: PageContext, id?: bigint): Promise<void>
       if (rconPassword.value || clear) paths.push("rcon_password");
       diff("auto_restart", spec.autoRestart, s.autoRestart);
       diff("max_restarts", spec.maxRestarts, s.maxRestarts);
+      diff("clean_exit_stops", spec.cleanExitStops, s.cleanExitStops);
       diff("restart_window_seconds", spec.restartWindowSeconds, s.restartWindowSeconds);
       if (paths.length === 0) {
         notify("Nothing changed.");
