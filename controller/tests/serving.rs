@@ -613,3 +613,73 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
         .events;
     assert_eq!(listed.len(), 20, "{listed:?}");
 }
+
+/// Asks one reflection version (`v1` or `v1alpha`) for the service list and for the file that
+/// defines ServerService; both versions must answer (grpcurl uses v1, older tools v1alpha).
+macro_rules! reflect {
+    ($c:expr, $v:ident) => {{
+        use tonic_reflection::pb::$v::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$v::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$v::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::$v::ServerReflectionRequest;
+        let mut client = ServerReflectionClient::new($c.channel().await);
+        let ask = |m: MessageRequest| ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(m),
+        };
+        let mut answers = client
+            .server_reflection_info(tokio_stream::iter(vec![
+                ask(MessageRequest::ListServices(String::new())),
+                ask(MessageRequest::FileContainingSymbol(
+                    "languard.v1.ServerService".into(),
+                )),
+            ]))
+            .await
+            .expect(stringify!($v))
+            .into_inner();
+        let mut services = Vec::new();
+        let mut files = 0usize;
+        while let Some(r) = answers.message().await.expect("answer") {
+            match r.message_response {
+                Some(MessageResponse::ListServicesResponse(l)) => {
+                    services.extend(l.service.into_iter().map(|s| s.name))
+                }
+                Some(MessageResponse::FileDescriptorResponse(f)) => {
+                    for raw in f.file_descriptor_proto {
+                        let fd = prost_types::FileDescriptorProto::decode(raw.as_slice())
+                            .expect("a file descriptor");
+                        if fd.service.iter().any(|s| s.name() == "ServerService") {
+                            files += 1;
+                        }
+                    }
+                }
+                other => panic!("unexpected answer: {other:?}"),
+            }
+        }
+        (services, files)
+    }};
+}
+
+#[tokio::test]
+async fn reflection_answers_on_v1_and_v1alpha() {
+    let c = Controller::start().await;
+    let (v1, v1_files) = reflect!(c, v1);
+    let (alpha, alpha_files) = reflect!(c, v1alpha);
+    for list in [&v1, &alpha] {
+        for svc in [
+            "languard.v1.ServerService",
+            "languard.v1.PlayerService",
+            "grpc.health.v1.Health",
+        ] {
+            assert!(list.iter().any(|s| s == svc), "{svc} missing: {list:?}");
+        }
+    }
+    let own = |l: &[String]| -> Vec<String> {
+        l.iter()
+            .filter(|s| !s.starts_with("grpc.reflection."))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(own(&v1), own(&alpha), "both versions list the same services");
+    assert_eq!((v1_files, alpha_files), (1, 1));
+}
