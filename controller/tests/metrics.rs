@@ -306,6 +306,14 @@ async fn a_week_is_downsampled_in_the_database() {
             "point {k}: {p:?}"
         );
         assert_eq!(p.memory_bytes_max, mem(k, 29) as f64, "point {k}");
+        assert!(
+            (p.virtual_memory_bytes_avg - 4.0 * mem_avg).abs() < 1e-3,
+            "point {k}: {p:?}"
+        );
+        assert_eq!(p.virtual_memory_bytes_max, 4.0 * mem(k, 29) as f64);
+        assert_eq!(p.threads_max, 12);
+        assert_eq!(p.uptime_seconds_max, 3600.0);
+        assert_eq!((p.load1_avg, p.net_rx_bytes_per_second_avg), (0.0, 0.0));
     }
 
     // The node's own series, same buckets.
@@ -328,6 +336,10 @@ async fn a_week_is_downsampled_in_the_database() {
         assert!((p.cpu_percent_avg - ((k % 7) * 10 + 1) as f64).abs() < 1e-9);
         assert_eq!(p.cpu_percent_max, ((k % 7) * 10 + 2) as f64);
         assert_eq!(p.memory_bytes_avg, (4u64 << 30) as f64);
+        assert_eq!((p.load1_avg, p.load1_max), (0.5, 0.5));
+        assert_eq!(p.net_rx_bytes_per_second_avg, 1000.0);
+        assert_eq!(p.net_tx_bytes_per_second_avg, 2000.0);
+        assert_eq!((p.threads_max, p.virtual_memory_bytes_max), (0, 0.0));
     }
 
     // The default step for a week: 604800 / 500 rounded up to 1210 s, about 500 points, every
@@ -1067,12 +1079,13 @@ async fn a_real_agent_reports_plausible_metrics() {
     let s = servers
         .create_server(authed(
             pb::CreateServerRequest {
+                // The double writes its log steadily, so it uses some CPU for the sampler to see.
                 server: Some(fake_server(
                     node_id,
                     "real",
                     dir.path(),
                     free_game_port(),
-                    &[],
+                    &["-fakeFloodRate=3000", "-fakeFloodLines=100000000"],
                 )),
                 rcon_password: String::new(),
             },
@@ -1106,7 +1119,7 @@ async fn a_real_agent_reports_plausible_metrics() {
             .await
             .ok()?;
             let samples: i32 = r.points.iter().map(|p| p.samples).sum();
-            (samples >= 3).then_some(r.points)
+            (samples >= 4).then_some(r.points)
         },
     )
     .await;
@@ -1121,7 +1134,24 @@ async fn a_real_agent_reports_plausible_metrics() {
             p.memory_bytes_avg > 100.0 * 1024.0 && p.memory_bytes_max < 4.0 * (1u64 << 30) as f64,
             "{p:?}"
         );
+        // Virtual memory is at least the resident memory; a tokio process has a few threads.
+        assert!(p.virtual_memory_bytes_max >= p.memory_bytes_max, "{p:?}");
+        assert!((1..=512).contains(&p.threads_max), "{p:?}");
+        // Uptime of a process started within the last minute.
+        assert!((0.0..=120.0).contains(&p.uptime_seconds_max), "{p:?}");
     }
+    // A process writing 3,000 lines a second is busy: the sampler saw it work.
+    assert!(
+        points.iter().any(|p| p.cpu_percent_max > 0.0),
+        "a working process shows CPU use: {points:?}"
+    );
+    // Uptime grows as the process runs (the points are in time order).
+    let uptimes: Vec<f64> = points.iter().map(|p| p.uptime_seconds_max).collect();
+    assert!(
+        uptimes.windows(2).all(|w| w[1] >= w[0]) && uptimes.last() > uptimes.first()
+            || points.len() == 1 && uptimes[0] >= 1.0,
+        "{uptimes:?}"
+    );
     let node = list(
         &c,
         &admin,

@@ -618,10 +618,10 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
 /// defines ServerService; both versions must answer (grpcurl uses v1, older tools v1alpha).
 macro_rules! reflect {
     ($c:expr, $v:ident) => {{
+        use tonic_reflection::pb::$v::ServerReflectionRequest;
         use tonic_reflection::pb::$v::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::$v::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::$v::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::$v::ServerReflectionRequest;
         let mut client = ServerReflectionClient::new($c.channel().await);
         let ask = |m: MessageRequest| ServerReflectionRequest {
             host: String::new(),
@@ -680,6 +680,10 @@ async fn reflection_answers_on_v1_and_v1alpha() {
             .cloned()
             .collect()
     };
-    assert_eq!(own(&v1), own(&alpha), "both versions list the same services");
+    assert_eq!(
+        own(&v1),
+        own(&alpha),
+        "both versions list the same services"
+    );
     assert_eq!((v1_files, alpha_files), (1, 1));
 }

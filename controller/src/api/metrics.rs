@@ -133,6 +133,17 @@ fn bucket_sql(backend: DatabaseBackend, step: i64) -> String {
     }
 }
 
+/// A number from the `extra` JSON text of a sample, as SQL for `backend` (NULL when absent).
+/// `key` is a constant of this module, never input.
+fn extra_sql(backend: DatabaseBackend, key: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("CAST(CAST(extra AS json)->>'{key}' AS DOUBLE PRECISION)")
+        }
+        _ => format!("CAST(json_extract(extra, '$.{key}') AS REAL)"),
+    }
+}
+
 impl MetricApi {
     /// A service over `ctx`.
     pub fn new(ctx: Ctx) -> Self {
@@ -184,7 +195,34 @@ impl MetricApi {
                 Expr::cust("CAST(MAX(mem_rss_bytes) AS DOUBLE PRECISION)"),
                 Alias::new("mem_max"),
             )
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("samples"))
+            .expr_as(
+                Expr::cust("CAST(AVG(mem_virtual_bytes) AS DOUBLE PRECISION)"),
+                Alias::new("virt_avg"),
+            )
+            .expr_as(
+                Expr::cust("CAST(MAX(mem_virtual_bytes) AS DOUBLE PRECISION)"),
+                Alias::new("virt_max"),
+            )
+            .expr_as(
+                Expr::cust("CAST(MAX(threads) AS BIGINT)"),
+                Alias::new("threads_max"),
+            );
+        for (key, agg, alias) in [
+            ("uptime_seconds", "MAX", "uptime_max"),
+            ("load1", "AVG", "load1_avg"),
+            ("load1", "MAX", "load1_max"),
+            ("net_rx_bytes_per_second", "AVG", "rx_avg"),
+            ("net_tx_bytes_per_second", "AVG", "tx_avg"),
+        ] {
+            q.expr_as(
+                Expr::cust(format!(
+                    "CAST(COALESCE({agg}({}), 0) AS DOUBLE PRECISION)",
+                    extra_sql(backend, key)
+                )),
+                Alias::new(alias),
+            );
+        }
+        q.expr_as(Expr::cust("COUNT(*)"), Alias::new("samples"))
             .from(metrics::Entity)
             .and_where(metrics::Column::Ts.gte(w.start))
             .and_where(metrics::Column::Ts.lt(w.end))
@@ -213,6 +251,15 @@ impl MetricApi {
                 memory_bytes_avg: row.try_get("", "mem_avg")?,
                 memory_bytes_max: row.try_get("", "mem_max")?,
                 samples: i32::try_from(samples).unwrap_or(i32::MAX),
+                virtual_memory_bytes_avg: row.try_get("", "virt_avg")?,
+                virtual_memory_bytes_max: row.try_get("", "virt_max")?,
+                threads_max: i32::try_from(row.try_get::<i64>("", "threads_max")?)
+                    .unwrap_or(i32::MAX),
+                uptime_seconds_max: row.try_get("", "uptime_max")?,
+                load1_avg: row.try_get("", "load1_avg")?,
+                load1_max: row.try_get("", "load1_max")?,
+                net_rx_bytes_per_second_avg: row.try_get("", "rx_avg")?,
+                net_tx_bytes_per_second_avg: row.try_get("", "tx_avg")?,
             });
         }
         Ok(pb::ListMetricsResponse {
