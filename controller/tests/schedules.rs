@@ -506,3 +506,148 @@ async fn a_scheduled_restart_warns_the_players_then_restarts_the_server() {
         .kill_server(authed(pb::KillServerRequest { id: s.id }, &admin))
         .await;
 }
+
+#[tokio::test]
+async fn schedules_run_while_the_controller_is_down_and_their_results_arrive_later() {
+    let mut c = Controller::start().await;
+    let admin = c.admin_token().await;
+    let (node_id, token) = c.create_node("host-away").await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&c.url(), &token, &dir.path().join("agent")).await;
+    let spec = fake_server(node_id, "away", dir.path(), free_game_port(), &[]);
+    let mut servers = ServerServiceClient::new(c.channel().await);
+    let s = servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(spec),
+                rcon_password: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let started = start_when_online(&c, &admin, s.id).await;
+    // A restart every 10 seconds, without warnings (this server has no RCon).
+    let mut sched = ScheduleServiceClient::new(c.channel().await);
+    let created = sched
+        .create_schedule(authed(
+            pb::CreateScheduleRequest {
+                schedule: Some(pb::Schedule {
+                    time_zone: String::new(),
+                    ..restart_schedule(s.id, "*/10 * * * * *", vec![], "")
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+
+    // The controller goes away; the agent runs the schedule on its own: the old process ends and
+    // a new one is started.
+    c.kill().await;
+    eventually(
+        Duration::from_secs(40),
+        "restarted by the schedule",
+        || async {
+            (!alive(started.pid)
+                && agent.log().lines().any(|l| {
+                    l.contains(&format!("schedule:{}", created.id)) && l.contains("Running")
+                }))
+            .then_some(())
+        },
+    )
+    .await;
+    let back_at = chrono::Utc::now();
+
+    // Back: the run's results and the restart reach the database, stamped when they happened.
+    c.restart().await;
+    let admin = c.admin_token().await;
+    let events = EventServiceClient::new(c.channel().await);
+    let list = eventually(Duration::from_secs(30), "caught up", || {
+        let mut events = events.clone();
+        let admin = admin.clone();
+        async move {
+            let list = events
+                .list_events(authed(
+                    pb::ListEventsRequest {
+                        server_id: s.id,
+                        page_size: 500,
+                        ..Default::default()
+                    },
+                    &admin,
+                ))
+                .await
+                .ok()?
+                .into_inner()
+                .events;
+            list.iter()
+                .any(|e| {
+                    e.r#type == "schedule"
+                        && e.attributes.get("step").map(String::as_str) == Some("restart")
+                })
+                .then_some(list)
+        }
+    })
+    .await;
+    let before_back = |e: &pb::ServerEvent| {
+        e.time.as_ref().map(|t| t.seconds).unwrap_or(i64::MAX) <= back_at.timestamp()
+    };
+    let run = list
+        .iter()
+        .find(|e| {
+            e.r#type == "schedule"
+                && e.attributes.get("step").map(String::as_str) == Some("restart")
+        })
+        .expect("the run");
+    assert!(
+        before_back(run),
+        "ran while the controller was down: {run:?}"
+    );
+    assert_eq!(run.attributes.get("ok").map(String::as_str), Some("true"));
+    assert!(
+        list.iter().any(|e| e.r#type == "status"
+            && e.actor == format!("schedule:{}", created.id)
+            && before_back(e)),
+        "{list:?}"
+    );
+    let last = last_run_of(&c, created.id, &admin).await;
+    assert!(last.last_run_time.is_some(), "{last:?}");
+    let mut servers = ServerServiceClient::new(c.channel().await);
+    let now = servers
+        .get_server(authed(pb::GetServerRequest { id: s.id }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(now.pid, started.pid);
+    let mut sched = ScheduleServiceClient::new(c.channel().await);
+    sched
+        .delete_schedule(authed(pb::DeleteScheduleRequest { id: created.id }, &admin))
+        .await
+        .unwrap();
+    let _ = servers
+        .kill_server(authed(pb::KillServerRequest { id: s.id }, &admin))
+        .await;
+}
+
+async fn last_run_of(c: &Controller, id: i64, admin: &str) -> pb::Schedule {
+    let mut sched = ScheduleServiceClient::new(c.channel().await);
+    eventually(Duration::from_secs(20), "last run recorded", || {
+        let mut sched = sched.clone();
+        async move {
+            let s = sched
+                .get_schedule(authed(pb::GetScheduleRequest { id }, admin))
+                .await
+                .ok()?
+                .into_inner();
+            s.last_run_time.is_some().then_some(s)
+        }
+    })
+    .await;
+    sched
+        .get_schedule(authed(pb::GetScheduleRequest { id }, admin))
+        .await
+        .unwrap()
+        .into_inner()
+}
