@@ -406,17 +406,7 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
     let mut spec = fake_server(node_id, "keep", dir.path(), free_game_port(), &[]);
     spec.auto_restart = true;
     spec.max_restarts = 3;
-    let s = servers
-        .create_server(authed(
-            pb::CreateServerRequest {
-                server: Some(spec),
-                rcon_password: String::new(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let s = create_spec(&c, &admin, spec).await;
     let started = servers
         .start_server(authed(pb::StartServerRequest { id: s.id }, &admin))
         .await
@@ -466,29 +456,11 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
     wait_online(&c, &admin, node_id, true).await;
     // What happened while the controller was away is caught up: the crash and the agent's restart,
     // stamped with the time they happened, and the server runs under a new pid.
-    let events = EventServiceClient::new(c.channel().await);
-    let status: Vec<pb::ServerEvent> = eventually(Duration::from_secs(30), "caught up", || {
-        let admin = admin.clone();
-        let mut events = events.clone();
-        async move {
-            let ev = events
-                .list_events(authed(
-                    pb::ListEventsRequest {
-                        server_id: s.id,
-                        r#type: "status".into(),
-                        page_size: 200,
-                        ..Default::default()
-                    },
-                    &admin,
-                ))
-                .await
-                .ok()?
-                .into_inner()
-                .events;
-            ev.iter()
-                .any(|e| e.actor == "agent (auto-restart)" && e.attributes["to"] == "running")
-                .then_some(ev)
-        }
+    let status: Vec<pb::ServerEvent> = eventually(Duration::from_secs(30), "caught up", || async {
+        let ev = server_events(&c, &admin, s.id, "status").await.ok()?;
+        ev.iter()
+            .any(|e| e.actor == "agent (auto-restart)" && e.attributes["to"] == "running")
+            .then_some(ev)
     })
     .await;
     let crash = status
@@ -526,14 +498,6 @@ async fn agent_survives_controller_restart_and_starts_while_it_is_down() {
     );
 }
 
-fn gap(reason: &str) -> pb::agent_event::Body {
-    pb::agent_event::Body::Gap(pb::Gap {
-        dropped_metrics: 1,
-        dropped_log_lines: 0,
-        reason: reason.into(),
-    })
-}
-
 #[tokio::test]
 async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
     let c = Controller::start().await;
@@ -543,7 +507,7 @@ async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
     let sid = create_server(&c, &admin, node_id, "main", dir.path()).await;
 
     let mut first = FakeAgent::connect(&c, &token).await;
-    first.send(vec![(sid, gap("first session"))]).await;
+    first.send(vec![(sid, gap_event("first session"))]).await;
     // The same token connects again (an agent restarted on a flaky link): the new session wins,
     // the old one is ended by the controller, and the new one carries on from the old one's mark.
     let mut second = FakeAgent::connect(&c, &token).await;
@@ -552,7 +516,7 @@ async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
         "the first session must be ended"
     );
     assert_eq!(second.accepted.acked_seq, first.seq);
-    let acked = second.send(vec![(sid, gap("second session"))]).await;
+    let acked = second.send(vec![(sid, gap_event("second session"))]).await;
     assert_eq!(acked, first.seq + 1);
     assert!(wait_online(&c, &admin, node_id, true).await.online);
 
@@ -580,22 +544,9 @@ async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
     assert_eq!(e.code(), Code::Unauthenticated);
     let mut third = FakeAgent::connect(&c, &rotated).await;
     assert_eq!(third.accepted.acked_seq, acked);
-    third.send(vec![(sid, gap("rotated token"))]).await;
+    third.send(vec![(sid, gap_event("rotated token"))]).await;
     // Every event arrived once.
-    let mut events = EventServiceClient::new(c.channel().await);
-    let listed = events
-        .list_events(authed(
-            pb::ListEventsRequest {
-                server_id: sid,
-                page_size: 100,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let listed = server_events(&c, &admin, sid, "gap").await.unwrap();
     for reason in ["first session", "second session", "rotated token"] {
         let n = listed.iter().filter(|e| e.message.contains(reason)).count();
         assert_eq!(n, 1, "{reason}: {listed:?}");

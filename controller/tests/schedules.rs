@@ -515,18 +515,7 @@ async fn schedules_run_while_the_controller_is_down_and_their_results_arrive_lat
     let dir = tempfile::tempdir().unwrap();
     let agent = Agent::start(&c.url(), &token, &dir.path().join("agent")).await;
     let spec = fake_server(node_id, "away", dir.path(), free_game_port(), &[]);
-    let mut servers = ServerServiceClient::new(c.channel().await);
-    let s = servers
-        .create_server(authed(
-            pb::CreateServerRequest {
-                server: Some(spec),
-                rcon_password: String::new(),
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let s = create_spec(&c, &admin, spec).await;
     let started = start_when_online(&c, &admin, s.id).await;
     // A restart every 10 seconds, without warnings (this server has no RCon).
     let mut sched = ScheduleServiceClient::new(c.channel().await);
@@ -564,31 +553,12 @@ async fn schedules_run_while_the_controller_is_down_and_their_results_arrive_lat
     // Back: the run's results and the restart reach the database, stamped when they happened.
     c.restart().await;
     let admin = c.admin_token().await;
-    let events = EventServiceClient::new(c.channel().await);
-    let list = eventually(Duration::from_secs(30), "caught up", || {
-        let mut events = events.clone();
-        let admin = admin.clone();
-        async move {
-            let list = events
-                .list_events(authed(
-                    pb::ListEventsRequest {
-                        server_id: s.id,
-                        page_size: 500,
-                        ..Default::default()
-                    },
-                    &admin,
-                ))
-                .await
-                .ok()?
-                .into_inner()
-                .events;
-            list.iter()
-                .any(|e| {
-                    e.r#type == "schedule"
-                        && e.attributes.get("step").map(String::as_str) == Some("restart")
-                })
-                .then_some(list)
-        }
+    let is_run = |e: &pb::ServerEvent| {
+        e.r#type == "schedule" && e.attributes.get("step").map(String::as_str) == Some("restart")
+    };
+    let list = eventually(Duration::from_secs(30), "caught up", || async {
+        let list = server_events(&c, &admin, s.id, "").await.ok()?;
+        list.iter().any(is_run).then_some(list)
     })
     .await;
     let before_back = |e: &pb::ServerEvent| {

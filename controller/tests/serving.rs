@@ -448,15 +448,6 @@ async fn mutual_tls_admits_an_agent_with_a_client_certificate_and_refuses_one_wi
     agent.kill().await.ok();
 }
 
-/// A gap event: the simplest event an agent can send that lands in the history.
-fn gap(reason: &str) -> pb::agent_event::Body {
-    pb::agent_event::Body::Gap(pb::Gap {
-        dropped_metrics: 1,
-        dropped_log_lines: 0,
-        reason: reason.into(),
-    })
-}
-
 /// Decodes what has arrived of a chunked HTTP/1.1 body: the data of every complete chunk, and
 /// whether the final (empty) chunk was seen.
 fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
@@ -539,7 +530,10 @@ async fn watch_events_streams_over_grpc_web_on_http1() {
         assert!(tokio::time::Instant::now() < deadline, "no live event");
         n += 1;
         rig.agent
-            .send(vec![(rig.server_id, gap(&format!("via grpc-web {n}")))])
+            .send(vec![(
+                rig.server_id,
+                gap_event(&format!("via grpc-web {n}")),
+            )])
             .await;
         let mut buf = [0u8; 8192];
         if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
@@ -579,7 +573,10 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
         .into_inner();
     for i in 0..20 {
         rig.agent
-            .send(vec![(rig.server_id, gap(&format!("before shutdown {i}")))])
+            .send(vec![(
+                rig.server_id,
+                gap_event(&format!("before shutdown {i}")),
+            )])
             .await;
     }
     assert!(c.terminate().await, "the controller must exit with success");
@@ -596,21 +593,9 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
     // Everything acknowledged before the signal is in the database after a restart.
     c.restart().await;
     let admin = c.admin_token().await;
-    let mut events = pb::event_service_client::EventServiceClient::new(c.channel().await);
-    let listed = events
-        .list_events(authed(
-            pb::ListEventsRequest {
-                server_id: rig.server_id,
-                r#type: "gap".into(),
-                page_size: 100,
-                ..Default::default()
-            },
-            &admin,
-        ))
+    let listed = server_events(&c, &admin, rig.server_id, "gap")
         .await
-        .unwrap()
-        .into_inner()
-        .events;
+        .unwrap();
     assert_eq!(listed.len(), 20, "{listed:?}");
 }
 

@@ -221,17 +221,7 @@ async fn a_server_configured_so_treats_a_clean_exit_as_a_stop_but_still_restarts
         spec
     };
     // Created with the default, then switched by UpdateServer (the setting travels to the agent).
-    let quits = servers
-        .create_server(authed(
-            pb::CreateServerRequest {
-                server: Some(create("quits", &["-fakeExitAfter=1"])),
-                rcon_password: String::new(),
-            },
-            &e.admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let quits = create_spec(&e.c, &e.admin, create("quits", &["-fakeExitAfter=1"])).await;
     assert!(
         !quits.clean_exit_stops,
         "a clean exit is a crash by default"
@@ -257,17 +247,7 @@ async fn a_server_configured_so_treats_a_clean_exit_as_a_stop_but_still_restarts
     assert!(updated.clean_exit_stops);
     let mut crashy_spec = create("crashes", &["-fakeCrashAfter=1", "-fakeExitCode=3"]);
     crashy_spec.clean_exit_stops = true;
-    let crashes = servers
-        .create_server(authed(
-            pb::CreateServerRequest {
-                server: Some(crashy_spec),
-                rcon_password: String::new(),
-            },
-            &e.admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let crashes = create_spec(&e.c, &e.admin, crashy_spec).await;
     for id in [quits.id, crashes.id] {
         servers
             .start_server(authed(pb::StartServerRequest { id }, &e.admin))

@@ -658,6 +658,54 @@ impl Rig {
     }
 }
 
+/// Creates `spec` as a server (without an RCon password) and returns it.
+pub async fn create_spec(c: &Controller, admin: &str, spec: pb::Server) -> pb::Server {
+    let mut servers = pb::server_service_client::ServerServiceClient::new(c.channel().await);
+    servers
+        .create_server(authed(
+            pb::CreateServerRequest {
+                server: Some(spec),
+                rcon_password: String::new(),
+            },
+            admin,
+        ))
+        .await
+        .expect("create server")
+        .into_inner()
+}
+
+/// The newest 500 history events of a server, of `kind` ("" for every type), newest first.
+pub async fn server_events(
+    c: &Controller,
+    token: &str,
+    server_id: i64,
+    kind: &str,
+) -> Result<Vec<pb::ServerEvent>, tonic::Status> {
+    let mut events = pb::event_service_client::EventServiceClient::new(c.channel().await);
+    Ok(events
+        .list_events(authed(
+            pb::ListEventsRequest {
+                server_id,
+                r#type: kind.into(),
+                page_size: 500,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner()
+        .events)
+}
+
+/// A gap event: the simplest event an agent can send that lands in the history.
+pub fn gap_event(reason: &str) -> pb::agent_event::Body {
+    pb::agent_event::Body::Gap(pb::Gap {
+        dropped_metrics: 1,
+        dropped_log_lines: 0,
+        reason: reason.into(),
+    })
+}
+
 /// Creates a server (backed by the test double's path) and returns its id.
 pub async fn create_server(
     c: &Controller,
