@@ -90,13 +90,25 @@ pub async fn run(
     tracing::info!(addr = %s.addr, "RCon connected");
     handle.set_error(String::new());
     handle.set(Some(client.clone()));
+    // However this run ends (an error, a panic, or the bundle dropping it when the server stops),
+    // admin actions must stop seeing a connected client.
+    let published = Published(&handle);
     let result = relay(server_id, &s, &client, &outbox, &cancel).await;
-    handle.set(None);
+    drop(published);
     if let Err(e) = &result {
         handle.set_error(e.clone());
     }
     client.close().await;
     result
+}
+
+/// Clears the shared client when dropped.
+struct Published<'a>(&'a RconHandle);
+
+impl Drop for Published<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
 }
 
 async fn relay(

@@ -247,12 +247,14 @@ async fn a_week_is_downsampled_in_the_database() {
         while i < n && batch.len() < 2000 {
             let (k, j) = (i / 30, i % 30);
             let at = start + chrono::Duration::seconds(i * 10);
-            let ev = metrics_event(
-                &mut rig.agent,
-                at,
-                Some(node_sample(node_cpu(k, j), 4 << 30)),
-                vec![server_sample(rig.server_id, cpu(k, j), mem(k, j))],
-            );
+            // Values that change within a step, so averages and maxima differ.
+            let mut node = node_sample(node_cpu(k, j), 4 << 30);
+            node.load1 = j as f64 / 10.0;
+            node.net_rx_bytes_per_second = 1000 + 2 * j as u64;
+            let mut server = server_sample(rig.server_id, cpu(k, j), mem(k, j));
+            server.uptime_seconds = 3600 + j as u64;
+            server.threads = 10 + (j % 3) as u32;
+            let ev = metrics_event(&mut rig.agent, at, Some(node), vec![server]);
             batch.push(ev);
             i += 1;
         }
@@ -312,7 +314,7 @@ async fn a_week_is_downsampled_in_the_database() {
         );
         assert_eq!(p.virtual_memory_bytes_max, 4.0 * mem(k, 29) as f64);
         assert_eq!(p.threads_max, 12);
-        assert_eq!(p.uptime_seconds_max, 3600.0);
+        assert_eq!(p.uptime_seconds_max, 3629.0);
         assert_eq!((p.load1_avg, p.net_rx_bytes_per_second_avg), (0.0, 0.0));
     }
 
@@ -336,8 +338,13 @@ async fn a_week_is_downsampled_in_the_database() {
         assert!((p.cpu_percent_avg - ((k % 7) * 10 + 1) as f64).abs() < 1e-9);
         assert_eq!(p.cpu_percent_max, ((k % 7) * 10 + 2) as f64);
         assert_eq!(p.memory_bytes_avg, (4u64 << 30) as f64);
-        assert_eq!((p.load1_avg, p.load1_max), (0.5, 0.5));
-        assert_eq!(p.net_rx_bytes_per_second_avg, 1000.0);
+        // j / 10 for j in 0..30: average 1.45, maximum 2.9; 1000 + 2j: average 1029.
+        assert!((p.load1_avg - 1.45).abs() < 1e-9, "{p:?}");
+        assert!((p.load1_max - 2.9).abs() < 1e-9, "{p:?}");
+        assert!(
+            (p.net_rx_bytes_per_second_avg - 1029.0).abs() < 1e-9,
+            "{p:?}"
+        );
         assert_eq!(p.net_tx_bytes_per_second_avg, 2000.0);
         assert_eq!((p.threads_max, p.virtual_memory_bytes_max), (0, 0.0));
     }

@@ -579,7 +579,20 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
             )])
             .await;
     }
+    // A burst the controller is still taking in when the signal comes: no waiting for acks.
+    let base = rig.agent.seq;
+    for i in 0..40 {
+        let batch = (0..10)
+            .map(|j| (rig.server_id, gap_event(&format!("burst {i}.{j}"))))
+            .collect();
+        rig.agent.push(batch).await;
+    }
+    let pushed = rig.agent.seq;
     assert!(c.terminate().await, "the controller must exit with success");
+    let last_ack = rig
+        .agent
+        .last_ack_until_closed(Duration::from_secs(10))
+        .await;
     // The live streams were ended by the controller, not left hanging.
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Ok(Some(_)) = watch.message().await {}
@@ -590,13 +603,35 @@ async fn sigterm_ends_streams_flushes_the_writer_and_exits_cleanly() {
         rig.agent.wait_closed(Duration::from_secs(10)).await,
         "the agent session must end at shutdown"
     );
-    // Everything acknowledged before the signal is in the database after a restart.
+    // After a restart: the stored high-water mark covers every acknowledgement, and the database
+    // holds exactly the events up to it, once each (whole batches, nothing half-written); an agent
+    // resends the rest from that mark.
     c.restart().await;
     let admin = c.admin_token().await;
+    let again = FakeAgent::connect(&c, &rig.token).await;
+    let mark = again.accepted.acked_seq;
+    assert!(
+        mark >= last_ack,
+        "acknowledged {last_ack}, stored mark {mark}"
+    );
+    assert!(
+        mark >= base && mark <= pushed,
+        "{base} <= {mark} <= {pushed}"
+    );
     let listed = server_events(&c, &admin, rig.server_id, "gap")
         .await
         .unwrap();
-    assert_eq!(listed.len(), 20, "{listed:?}");
+    let burst = listed
+        .iter()
+        .filter(|e| e.message.contains("burst"))
+        .count() as u64;
+    assert_eq!(listed.len() as u64 - burst, 20, "the acknowledged batches");
+    assert_eq!(
+        burst,
+        mark - base,
+        "exactly the burst events up to the mark"
+    );
+    assert_eq!((mark - base) % 10, 0, "whole batches only");
 }
 
 /// Asks one reflection version (`v1` or `v1alpha`) for the service list and for the file that

@@ -77,10 +77,14 @@ impl Bundle {
                     let began = Instant::now();
                     // A panic in one run is caught here and treated like an error: the run's state
                     // is dropped whole and the next run starts from `make` again.
-                    let run = std::panic::AssertUnwindSafe(make()).catch_unwind();
-                    let result = tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        r = run => r.unwrap_or_else(|panic| Err(panic_message(panic.as_ref()))),
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut make))
+                        .map(|fut| std::panic::AssertUnwindSafe(fut).catch_unwind());
+                    let result = match run {
+                        Ok(run) => tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            r = run => r.unwrap_or_else(|panic| Err(panic_message(panic.as_ref()))),
+                        },
+                        Err(panic) => Err(panic_message(panic.as_ref())),
                     };
                     match result {
                         Ok(()) => return,

@@ -112,7 +112,9 @@ impl AuthApi {
             .filter(crate::db::entities::refresh_tokens::Column::TokenHash.eq(hash))
             .one(&self.ctx.db)
             .await?
-            .ok_or_else(|| ApiError::Unauthenticated("invalid refresh token".into()))?;
+            .ok_or_else(|| {
+                ApiError::invalid("refresh_token", "is not a refresh token of this controller")
+            })?;
         if row.user_id != caller.user_id {
             return Err(ApiError::PermissionDenied(
                 "the refresh token belongs to another user".into(),

@@ -61,14 +61,14 @@ pub struct Slice {
 }
 
 /// Validates `page_size` and decodes a position `page_token`. Such lists are short, so an unset
-/// `page_size` means the largest page: a client that does not page still sees everything typical.
-pub fn parse_slice(page_size: i32, page_token: &str) -> ApiResult<Slice> {
+/// `page_size` means the largest page, `max`: a client that does not page still sees everything
+/// typical.
+pub fn parse_slice(page_size: i32, page_token: &str, max: usize) -> ApiResult<Slice> {
     let size = match page_size {
-        0 => MAX_PAGE_SIZE,
+        0 => max,
         n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative")),
-        n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+        n => usize::try_from(n).unwrap_or(max).min(max),
     };
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
     if page_token.is_empty() {
         return Ok(Slice { size, start: 0 });
     }
@@ -108,7 +108,9 @@ mod tests {
         let mut seen = Vec::new();
         let mut pages = 0;
         loop {
-            let (page, next) = parse_slice(3, &token).expect("slice").take(items.clone());
+            let (page, next) = parse_slice(3, &token, 500)
+                .expect("slice")
+                .take(items.clone());
             seen.extend(page);
             pages += 1;
             if next.is_empty() {
@@ -118,14 +120,14 @@ mod tests {
         }
         assert_eq!(seen, items);
         assert_eq!(pages, 3);
-        assert_eq!(parse_slice(0, "").expect("slice").size, 500);
+        assert_eq!(parse_slice(0, "", 500).expect("slice").size, 500);
         // A token of the other kind, or past the end, is handled without a panic.
         assert!(matches!(
-            parse_slice(3, &next_token(3, 3, Some(9))),
+            parse_slice(3, &next_token(3, 3, Some(9)), 500),
             Err(ApiError::InvalidArgument { .. })
         ));
         let far = URL_SAFE_NO_PAD.encode("at:99");
-        let (page, next) = parse_slice(3, &far).expect("slice").take(items);
+        let (page, next) = parse_slice(3, &far, 500).expect("slice").take(items);
         assert!(page.is_empty() && next.is_empty());
     }
 

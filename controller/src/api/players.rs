@@ -28,6 +28,9 @@ pub const MAX_REASON: usize = 200;
 pub const MAX_TEXT: usize = 400;
 /// Longest raw command, in bytes.
 pub const MAX_COMMAND: usize = 1000;
+/// Largest (and default) page of `ListBans`: community ban lists run to thousands, and every page
+/// reads the whole list over RCon, so one page holds a long list whole.
+const MAX_BANS_PAGE: usize = 10_000;
 
 /// The `PlayerService` implementation.
 pub struct PlayerApi {
@@ -249,7 +252,7 @@ impl PlayerApi {
     }
 
     async fn list_players_(&self, r: pb::ListPlayersRequest) -> ApiResult<pb::ListPlayersResponse> {
-        let slice = page::parse_slice(r.page_size, &r.page_token)?;
+        let slice = page::parse_slice(r.page_size, &r.page_token, page::MAX_PAGE_SIZE as usize)?;
         self.server(r.server_id).await?;
         let rows = players::Entity::find()
             .filter(players::Column::ServerId.eq(r.server_id))
@@ -335,7 +338,7 @@ impl PlayerApi {
     }
 
     async fn bans(&self, c: &Caller, r: pb::ListBansRequest) -> ApiResult<pb::ListBansResponse> {
-        let slice = page::parse_slice(r.page_size, &r.page_token)?;
+        let slice = page::parse_slice(r.page_size, &r.page_token, MAX_BANS_PAGE)?;
         let server = self.server(r.server_id).await?;
         let out = self.rcon(c, &server, "bans", "bans".into(), false).await?;
         let list = parse_bans(&out.output);

@@ -598,7 +598,7 @@ impl ServerService for ServerApi {
     ) -> Result<Response<pb::ListGameTypesResponse>, Status> {
         self.ctx.auth.require(&req, Role::Viewer).await?;
         let r = req.into_inner();
-        let slice = page::parse_slice(r.page_size, &r.page_token)?;
+        let slice = page::parse_slice(r.page_size, &r.page_token, page::MAX_PAGE_SIZE as usize)?;
         let (game_types, next_page_token) = slice.take(self.ctx.adapters.list());
         Ok(Response::new(pb::ListGameTypesResponse {
             game_types,

@@ -577,6 +577,42 @@ impl FakeAgent {
         self.send_raw(batch).await
     }
 
+    /// Sends one batch with the next sequence numbers without waiting for its ack.
+    pub async fn push(&mut self, events: Vec<(i64, pb::agent_event::Body)>) {
+        let batch: Vec<pb::AgentEvent> = events
+            .into_iter()
+            .map(|(server_id, body)| {
+                self.seq += 1;
+                pb::AgentEvent {
+                    seq: self.seq,
+                    time: Some(now_ts()),
+                    server_id,
+                    body: Some(body),
+                }
+            })
+            .collect();
+        let _ = self
+            .tx
+            .send(pb::AgentMessage {
+                body: Some(pb::agent_message::Body::Events(pb::EventBatch {
+                    events: batch,
+                })),
+            })
+            .await;
+    }
+
+    /// The highest ack received until the session ended (or `limit` passed); 0 for none.
+    pub async fn last_ack_until_closed(&mut self, limit: Duration) -> u64 {
+        let mut last = 0;
+        let _ = tokio::time::timeout(limit, async {
+            while let Some(a) = self.acks.recv().await {
+                last = last.max(a);
+            }
+        })
+        .await;
+        last
+    }
+
     /// Sends events exactly as given (e.g. a resend of old sequence numbers); returns the ack.
     pub async fn send_raw(&mut self, events: Vec<pb::AgentEvent>) -> u64 {
         self.tx
@@ -639,6 +675,8 @@ pub struct Rig {
     pub server_id: i64,
     pub agent: FakeAgent,
     pub dir: tempfile::TempDir,
+    /// The node's token.
+    pub token: String,
 }
 
 impl Rig {
@@ -654,6 +692,7 @@ impl Rig {
             server_id,
             agent,
             dir,
+            token,
         }
     }
 }

@@ -147,7 +147,14 @@ export function playerPanels(serverId: bigint): { sections: HTMLElement[]; stop:
 
   async function loadBans(): Promise<void> {
     try {
-      const r = await api.players.listBans({ serverId });
+      // Every page: a list longer than one page is read whole.
+      const r = { bans: [] as Awaited<ReturnType<typeof api.players.listBans>>["bans"] };
+      let pageToken = "";
+      do {
+        const page = await api.players.listBans({ serverId, pageToken });
+        r.bans.push(...page.bans);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
       fill(
         bans.body,
         table(
