@@ -552,3 +552,65 @@ async fn a_second_session_replaces_the_first_and_a_rotated_token_ends_both() {
         assert_eq!(n, 1, "{reason}: {listed:?}");
     }
 }
+
+#[tokio::test]
+async fn the_agents_report_at_connect_corrects_the_stored_state_of_its_own_servers_only() {
+    let c = Controller::start().await;
+    let admin = c.admin_token().await;
+    let (node_id, token) = c.create_node("host-h").await;
+    let (other_node, _) = c.create_node("host-other").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mine = create_server(&c, &admin, node_id, "mine", dir.path()).await;
+    let theirs = create_server(&c, &admin, other_node, "theirs", dir.path()).await;
+    // The database says both are stopped (as after restoring a backup); the agent says its server
+    // runs, and also claims the other node's server.
+    let started = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let report = |server_id| pb::ServerState {
+        server_id,
+        status: pb::ServerStatus::Running as i32,
+        pid: 4242,
+        started_time: Some(ts(started)),
+        restart_count: 1,
+    };
+    let mut agent =
+        FakeAgent::connect_reporting(&c, &token, vec![report(mine), report(theirs)]).await;
+    // Whatever the agent sends next is applied after the report.
+    agent.send(vec![(mine, gap_event("after the hello"))]).await;
+    let servers = ServerServiceClient::new(c.channel().await);
+    let get = |id| {
+        let mut servers = servers.clone();
+        let admin = admin.clone();
+        async move {
+            servers
+                .get_server(authed(pb::GetServerRequest { id }, &admin))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let m = get(mine).await;
+    assert_eq!(
+        (m.status, m.pid, m.restart_count, m.status_stale),
+        (pb::ServerStatus::Running as i32, 4242, 1, false)
+    );
+    assert_eq!(m.started_time.map(|t| t.seconds), Some(started.timestamp()));
+    let t = get(theirs).await;
+    assert_eq!((t.status, t.pid), (pb::ServerStatus::Stopped as i32, 0));
+    // A report that matches the database changes nothing; a later status event still wins.
+    drop(agent);
+    let mut agent = FakeAgent::connect_reporting(&c, &token, vec![report(mine)]).await;
+    agent
+        .send(vec![(
+            mine,
+            pb::agent_event::Body::Status(pb::StatusChanged {
+                status: pb::ServerStatus::Stopped as i32,
+                previous: pb::ServerStatus::Running as i32,
+                reason: "stopped by a person".into(),
+                actor: "admin".into(),
+                ..Default::default()
+            }),
+        )])
+        .await;
+    let m = get(mine).await;
+    assert_eq!((m.status, m.pid), (pb::ServerStatus::Stopped as i32, 0));
+}

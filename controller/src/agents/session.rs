@@ -119,6 +119,13 @@ impl AgentService for AgentApi {
             self.ctx
                 .agents
                 .register(node.id, tx.clone(), &self.ctx.shutdown);
+        // The writer's queue is ordered: the agent's report lands before anything this session sends.
+        self.writer
+            .submit(WriteOp::Reconcile {
+                node_id: node.id,
+                servers: hello.servers.clone(),
+            })
+            .await;
         let attrs = BTreeMap::from([
             ("hostname".to_owned(), hello.hostname.clone()),
             ("agent_version".to_owned(), hello.agent_version.clone()),

@@ -53,6 +53,15 @@ pub enum WriteOp {
         /// The stored high-water mark, or why the batch failed.
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Align the stored state of a node's servers with what its agent reported when it connected
+    /// (a database restored from a backup, state lost with an agent's spool). Queued before the
+    /// session's events, so anything the agent sends afterwards is applied on top.
+    Reconcile {
+        /// The node (authenticated by its session); only its own servers are touched.
+        node_id: i64,
+        /// The agent's report.
+        servers: Vec<pb::ServerState>,
+    },
     /// The node was heard from.
     Touch {
         /// The node.
@@ -310,6 +319,9 @@ async fn write_batch(
             match op {
                 WriteOp::Touch { node_id, at } => {
                     touches.insert(node_id, at);
+                }
+                WriteOp::Reconcile { node_id, servers } => {
+                    reconcile(&txn, &mut st, node_id, servers).await?;
                 }
                 WriteOp::Events {
                     node_id,
@@ -886,6 +898,70 @@ async fn record_event(
             actor: "agent".into(),
         }),
     }));
+    Ok(())
+}
+
+/// Updates each reported server whose stored status or pid differs, and tells live viewers. No
+/// history event: the agent's own status events, spooled and resent, remain the history.
+async fn reconcile(
+    txn: &DatabaseTransaction,
+    st: &mut TxState,
+    node_id: i64,
+    reported: Vec<pb::ServerState>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    for r in reported {
+        if r.status == pb::ServerStatus::Unspecified as i32 {
+            continue;
+        }
+        let Some(row) = servers::Entity::find_by_id(r.server_id)
+            .filter(servers::Column::NodeId.eq(node_id))
+            .one(txn)
+            .await?
+        else {
+            tracing::warn!(
+                node_id,
+                server_id = r.server_id,
+                "the agent reported a server this node does not own; ignored"
+            );
+            continue;
+        };
+        let status = convert::status_i32_str(r.status);
+        if row.status == status && row.pid == r.pid {
+            continue;
+        }
+        servers::Entity::update_many()
+            .col_expr(servers::Column::Status, Expr::value(status))
+            .col_expr(servers::Column::Pid, Expr::value(r.pid))
+            .col_expr(
+                servers::Column::StartedAt,
+                Expr::value(r.started_time.as_ref().and_then(convert::from_timestamp)),
+            )
+            .col_expr(servers::Column::RestartCount, Expr::value(r.restart_count))
+            .filter(servers::Column::Id.eq(row.id))
+            .filter(servers::Column::NodeId.eq(node_id))
+            .exec(txn)
+            .await?;
+        tracing::info!(
+            node_id,
+            server_id = row.id,
+            from = %row.status,
+            to = status,
+            pid = r.pid,
+            "server state reconciled with the agent's report"
+        );
+        st.publish.push(Pub::Ready(Published {
+            server_id: row.id,
+            node_id,
+            ts: now,
+            payload: HubPayload::Status(StatusData {
+                status: status.into(),
+                previous: row.status,
+                pid: r.pid,
+                reason: "reported by the agent when it connected".into(),
+            }),
+        }));
+    }
     Ok(())
 }
 

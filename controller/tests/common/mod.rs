@@ -482,13 +482,22 @@ pub struct FakeAgent {
 
 impl FakeAgent {
     pub async fn connect(c: &Controller, token: &str) -> FakeAgent {
+        Self::connect_reporting(c, token, vec![]).await
+    }
+
+    /// Connects with a hello that reports `servers` as what the agent runs.
+    pub async fn connect_reporting(
+        c: &Controller,
+        token: &str,
+        servers: Vec<pb::ServerState>,
+    ) -> FakeAgent {
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::AgentMessage>(64);
         tx.send(pb::AgentMessage {
             body: Some(pb::agent_message::Body::Hello(pb::AgentHello {
                 agent_version: "fake".into(),
                 hostname: "fake-host".into(),
                 os: "linux".into(),
-                servers: vec![],
+                servers,
             })),
         })
         .await
