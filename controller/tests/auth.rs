@@ -154,6 +154,17 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .await
         .expect_err("another user's refresh token");
     assert_eq!(e.code(), Code::PermissionDenied);
+    let e = auth
+        .logout(authed(
+            pb::LogoutRequest {
+                refresh_token: "lgr_not-a-real-token".into(),
+            },
+            &third.access_token,
+        ))
+        .await
+        .expect_err("an unknown refresh token");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("refresh_token"), "{}", e.message());
     auth.logout(authed(
         pb::LogoutRequest {
             refresh_token: third.refresh_token.clone(),

@@ -658,42 +658,29 @@ impl Supervisor {
         let mut schedule: Option<Duration> = None;
         {
             let mut rt = lock(&slot.rt);
-            let requested = rt.stop_requested_by.take();
-            let log_tail = rt
-                .log_path
-                .as_deref()
-                .map(|p| last_lines(p, self.cfg.crash_log_lines))
-                .unwrap_or_default();
             rt.identity = None;
-            let clean_exit_stops = lock(&slot.spec).clean_exit_stops;
-            match requested {
-                None if clean_exit_stops && exit.code == Some(0) => {
-                    // The server is configured to end itself on purpose: a stop, no restart.
+            let spec = lock(&slot.spec).clone();
+            // A stop: asked for by someone, or a clean exit of a server that ends itself on purpose.
+            let stop = match rt.stop_requested_by.take() {
+                Some(actor) => Some((format!("stopped ({})", exit.how), actor)),
+                None if spec.clean_exit_stops && exit.code == Some(0) => Some((
+                    format!(
+                        "exited on its own ({}); a clean exit is a stop for this server",
+                        exit.how
+                    ),
+                    "server".to_owned(),
+                )),
+                None => None,
+            };
+            match stop {
+                Some((reason, actor)) => {
                     rt.pid = 0;
                     self.transition(
                         slot,
                         &mut rt,
                         pb::ServerStatus::Stopped,
                         Change {
-                            reason: format!(
-                                "exited on its own ({}); a clean exit is a stop for this server",
-                                exit.how
-                            ),
-                            actor: "server".into(),
-                            exit_code: exit.code,
-                            signal: exit.signal,
-                            ..Change::default()
-                        },
-                    );
-                }
-                Some(actor) => {
-                    rt.pid = 0;
-                    self.transition(
-                        slot,
-                        &mut rt,
-                        pb::ServerStatus::Stopped,
-                        Change {
-                            reason: format!("stopped ({})", exit.how),
+                            reason,
                             actor,
                             exit_code: exit.code,
                             signal: exit.signal,
@@ -702,8 +689,13 @@ impl Supervisor {
                     );
                 }
                 None => {
+                    // The log's last lines go with a crash event only.
+                    let log_tail = rt
+                        .log_path
+                        .as_deref()
+                        .map(|p| last_lines(p, self.cfg.crash_log_lines))
+                        .unwrap_or_default();
                     let ran_for = rt.started_instant.map(|s| s.elapsed()).unwrap_or_default();
-                    let spec = lock(&slot.spec).clone();
                     let policy = RestartPolicy::from_spec(
                         spec.auto_restart,
                         spec.max_restarts,

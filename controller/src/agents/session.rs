@@ -75,7 +75,8 @@ impl AgentService for AgentApi {
             .map_err(crate::error::ApiError::from)?
             .ok_or_else(|| Status::unauthenticated("unknown node token"))?;
         let mut inbound = req.into_inner();
-        let hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
+        let mut hello = match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await
+        {
             Ok(Ok(Some(pb::AgentMessage {
                 body: Some(pb::agent_message::Body::Hello(h)),
             }))) => h,
@@ -123,7 +124,7 @@ impl AgentService for AgentApi {
         self.writer
             .submit(WriteOp::Reconcile {
                 node_id: node.id,
-                servers: hello.servers.clone(),
+                servers: std::mem::take(&mut hello.servers),
             })
             .await;
         let attrs = BTreeMap::from([

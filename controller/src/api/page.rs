@@ -20,26 +20,34 @@ pub struct Page {
     pub after: Option<i64>,
 }
 
-/// Validates `page_size` and decodes `page_token`.
-pub fn parse(page_size: i32, page_token: &str) -> ApiResult<Page> {
-    let size = match page_size {
-        0 => DEFAULT_PAGE_SIZE,
-        n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative")),
-        n => u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
-    };
+/// A validated `page_size`: `default` when unset, at most `max`.
+fn checked_size(page_size: i32, default: u64, max: u64) -> ApiResult<u64> {
+    match page_size {
+        0 => Ok(default),
+        n if n < 0 => Err(ApiError::invalid("page_size", "must not be negative")),
+        n => Ok(u64::try_from(n).unwrap_or(max).min(max)),
+    }
+}
+
+/// The value inside a `page_token` of the kind `prefix`, or a clear error. `None` for no token.
+fn token_value<T: std::str::FromStr>(page_token: &str, prefix: &str) -> ApiResult<Option<T>> {
     if page_token.is_empty() {
-        return Ok(Page { size, after: None });
+        return Ok(None);
     }
     let bad = || ApiError::invalid("page_token", "is not a token from a previous response");
     let raw = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let id = text
-        .strip_prefix("id:")
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(bad)?;
+    text.strip_prefix(prefix)
+        .and_then(|s| s.parse::<T>().ok())
+        .map(Some)
+        .ok_or_else(bad)
+}
+
+/// Validates `page_size` and decodes `page_token`.
+pub fn parse(page_size: i32, page_token: &str) -> ApiResult<Page> {
     Ok(Page {
-        size,
-        after: Some(id),
+        size: checked_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
+        after: token_value(page_token, "id:")?,
     })
 }
 
@@ -64,22 +72,12 @@ pub struct Slice {
 /// `page_size` means the largest page, `max`: a client that does not page still sees everything
 /// typical.
 pub fn parse_slice(page_size: i32, page_token: &str, max: usize) -> ApiResult<Slice> {
-    let size = match page_size {
-        0 => max,
-        n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative")),
-        n => usize::try_from(n).unwrap_or(max).min(max),
-    };
-    if page_token.is_empty() {
-        return Ok(Slice { size, start: 0 });
-    }
-    let bad = || ApiError::invalid("page_token", "is not a token from a previous response");
-    let raw = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let start = text
-        .strip_prefix("at:")
-        .and_then(|s| s.parse::<usize>().ok())
-        .ok_or_else(bad)?;
-    Ok(Slice { size, start })
+    let max64 = u64::try_from(max).unwrap_or(u64::MAX);
+    let size = checked_size(page_size, max64, max64)?;
+    Ok(Slice {
+        size: usize::try_from(size).unwrap_or(max),
+        start: token_value(page_token, "at:")?.unwrap_or(0),
+    })
 }
 
 impl Slice {

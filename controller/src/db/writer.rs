@@ -910,15 +910,18 @@ async fn reconcile(
     reported: Vec<pb::ServerState>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
+    let owned: HashMap<i64, servers::Model> = servers::Entity::find()
+        .filter(servers::Column::NodeId.eq(node_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     for r in reported {
         if r.status == pb::ServerStatus::Unspecified as i32 {
             continue;
         }
-        let Some(row) = servers::Entity::find_by_id(r.server_id)
-            .filter(servers::Column::NodeId.eq(node_id))
-            .one(txn)
-            .await?
-        else {
+        let Some(row) = owned.get(&r.server_id) else {
             tracing::warn!(
                 node_id,
                 server_id = r.server_id,
@@ -956,7 +959,7 @@ async fn reconcile(
             ts: now,
             payload: HubPayload::Status(StatusData {
                 status: status.into(),
-                previous: row.status,
+                previous: row.status.clone(),
                 pid: r.pid,
                 reason: "reported by the agent when it connected".into(),
             }),

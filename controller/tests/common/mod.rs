@@ -569,9 +569,9 @@ impl FakeAgent {
             .is_ok()
     }
 
-    /// Sends one batch with the next sequence numbers and returns the acknowledged mark.
-    pub async fn send(&mut self, events: Vec<(i64, pb::agent_event::Body)>) -> u64 {
-        let batch: Vec<pb::AgentEvent> = events
+    /// Gives `events` the next sequence numbers, stamped now.
+    fn numbered(&mut self, events: Vec<(i64, pb::agent_event::Body)>) -> Vec<pb::AgentEvent> {
+        events
             .into_iter()
             .map(|(server_id, body)| {
                 self.seq += 1;
@@ -582,32 +582,29 @@ impl FakeAgent {
                     body: Some(body),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Sends one batch with the next sequence numbers and returns the acknowledged mark.
+    pub async fn send(&mut self, events: Vec<(i64, pb::agent_event::Body)>) -> u64 {
+        let batch = self.numbered(events);
         self.send_raw(batch).await
     }
 
     /// Sends one batch with the next sequence numbers without waiting for its ack.
     pub async fn push(&mut self, events: Vec<(i64, pb::agent_event::Body)>) {
-        let batch: Vec<pb::AgentEvent> = events
-            .into_iter()
-            .map(|(server_id, body)| {
-                self.seq += 1;
-                pb::AgentEvent {
-                    seq: self.seq,
-                    time: Some(now_ts()),
-                    server_id,
-                    body: Some(body),
-                }
-            })
-            .collect();
-        let _ = self
-            .tx
+        let batch = self.numbered(events);
+        self.push_raw(batch).await;
+    }
+
+    /// Sends a batch as given; false when the session is gone.
+    async fn push_raw(&self, events: Vec<pb::AgentEvent>) -> bool {
+        self.tx
             .send(pb::AgentMessage {
-                body: Some(pb::agent_message::Body::Events(pb::EventBatch {
-                    events: batch,
-                })),
+                body: Some(pb::agent_message::Body::Events(pb::EventBatch { events })),
             })
-            .await;
+            .await
+            .is_ok()
     }
 
     /// The highest ack received until the session ended (or `limit` passed); 0 for none.
@@ -624,12 +621,7 @@ impl FakeAgent {
 
     /// Sends events exactly as given (e.g. a resend of old sequence numbers); returns the ack.
     pub async fn send_raw(&mut self, events: Vec<pb::AgentEvent>) -> u64 {
-        self.tx
-            .send(pb::AgentMessage {
-                body: Some(pb::agent_message::Body::Events(pb::EventBatch { events })),
-            })
-            .await
-            .expect("session open");
+        assert!(self.push_raw(events).await, "session open");
         tokio::time::timeout(Duration::from_secs(20), self.acks.recv())
             .await
             .expect("ack within 20 s")
@@ -762,19 +754,8 @@ pub async fn create_server(
     name: &str,
     dir: &Path,
 ) -> i64 {
-    let mut servers = pb::server_service_client::ServerServiceClient::new(c.channel().await);
-    servers
-        .create_server(authed(
-            pb::CreateServerRequest {
-                server: Some(fake_server(node_id, name, dir, free_game_port(), &[])),
-                rcon_password: String::new(),
-            },
-            admin,
-        ))
-        .await
-        .expect("create server")
-        .into_inner()
-        .id
+    let spec = fake_server(node_id, name, dir, free_game_port(), &[]);
+    create_spec(c, admin, spec).await.id
 }
 
 impl Agent {
